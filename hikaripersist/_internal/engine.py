@@ -1,0 +1,848 @@
+"""Applies hikari gateway events to the relational store with hikari's own cache semantics.
+
+This is a port of ``hikari.impl.cache.CacheImpl`` (hikari 2.6) onto SQL rows: the same
+operations in the same order for every event the event manager feeds its cache with
+(``hikari.impl.event_manager``), including hikari's reference counting of users and members,
+"referenced" messages and guild fields that GUILD_UPDATE must not overwrite. Keeping the port
+literal is what makes the store answer exactly like ``bot.cache`` after the same stream.
+
+The engine is synchronous: the writer runs it in the database thread, inside one transaction per
+batch and one savepoint per event, so it never blocks the event loop and one bad event cannot
+drop the others of its batch.
+"""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = ("Engine", "SQLConnection", "StoreCodec")
+
+import copy
+import datetime
+import logging
+import typing
+
+import hikari
+from hikaripersist._internal import codec as codec_
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from hikaripersist.rules import Rule
+
+_LOGGER = logging.getLogger("hikaripersist.engine")
+
+_Params = typing.Sequence[typing.Any]
+
+
+class SQLConnection(typing.Protocol):
+    """The subset of a DB-API connection the engine uses (``?`` placeholders)."""
+
+    def execute(self, sql: str, parameters: _Params = ..., /) -> typing.Any: ...
+
+    def executemany(self, sql: str, parameters: Iterable[_Params], /) -> typing.Any: ...
+
+
+class StoreCodec:
+    """Encodes entities to the ``data`` column, leaving out fields stored by reference."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    @staticmethod
+    def dumps(obj: object, strip: Sequence[str] = ()) -> bytes:
+        return codec_.dumps(obj, exclude=strip)
+
+    @staticmethod
+    def loads(raw: bytes | str, app: hikari.RESTAware | None) -> typing.Any:
+        return codec_.loads(raw, app)
+
+
+def _received_embed(embed: hikari.Embed) -> hikari.Embed:
+    # hikari's cache rebuilds received embeds (turning an absent field list into an empty one);
+    # storing them the same way keeps what we return equal to what bot.cache returns.
+    return hikari.Embed.from_received_embed(
+        title=embed.title,
+        description=embed.description,
+        url=embed.url,
+        color=embed.color,
+        timestamp=embed.timestamp,
+        image=embed.image,
+        thumbnail=embed.thumbnail,
+        video=embed.video,
+        author=embed.author,
+        provider=embed.provider,
+        footer=embed.footer,
+        fields=list(embed.fields),
+    )
+
+
+def _with_received_embeds(message: hikari.PartialMessage) -> hikari.PartialMessage:
+    if not message.embeds:
+        return message
+    message = copy.copy(message)
+    object.__setattr__(message, "embeds", [_received_embed(e) for e in message.embeds])
+    return message
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# A user dropped from hikari's user mapping (`in_cache = 0`) may still be shown inside the members,
+# messages, ... that hold its record; setting it again starts a fresh record, as in hikari.
+_UPSERT_USER = (
+    "INSERT INTO users (id, username, global_name, is_bot, ref_count, in_cache, data) VALUES (?, ?, ?, ?, 0, 1, ?)"
+    " ON CONFLICT (id) DO UPDATE SET username = excluded.username, global_name = excluded.global_name,"
+    " is_bot = excluded.is_bot, data = excluded.data,"
+    " ref_count = CASE WHEN users.in_cache THEN users.ref_count ELSE 0 END, in_cache = 1"
+)
+# Physically delete a dropped user once nothing shows it any more.
+_PURGE_USER = (
+    "DELETE FROM users WHERE id = ? AND in_cache = 0"
+    " AND NOT EXISTS (SELECT 1 FROM members WHERE user_id = users.id)"
+    " AND NOT EXISTS (SELECT 1 FROM messages WHERE author_id = users.id)"
+    " AND NOT EXISTS (SELECT 1 FROM message_mentions WHERE user_id = users.id)"
+    " AND NOT EXISTS (SELECT 1 FROM emojis WHERE user_id = users.id)"
+    " AND NOT EXISTS (SELECT 1 FROM stickers WHERE user_id = users.id)"
+    " AND NOT EXISTS (SELECT 1 FROM invites WHERE inviter_id = users.id OR target_user_id = users.id)"
+)
+_UPSERT_MEMBER = (
+    "INSERT INTO members (guild_id, user_id, nickname, joined_at, ref_count, is_deleted, data)"
+    " VALUES (?, ?, ?, ?, 0, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET nickname = excluded.nickname,"
+    " joined_at = excluded.joined_at, data = excluded.data"
+)
+
+
+class Engine:
+    """Applies one hikari event at a time to an open transaction.
+
+    Parameters
+    ----------
+    db
+        Connection inside a transaction.
+    rule
+        Decides which entities are stored; ``None`` stores everything.
+    """
+
+    __slots__: typing.Sequence[str] = ("_codec", "_db", "_handlers", "_rule")
+
+    def __init__(self, db: SQLConnection, *, rule: Rule | None = None) -> None:
+        self._db = db
+        self._codec = StoreCodec()
+        self._rule = rule
+        self._handlers: dict[type[hikari.Event], Callable[[typing.Any], None]] = {
+            hikari.ShardReadyEvent: self._on_ready,
+            hikari.OwnUserUpdateEvent: self._on_own_user_update,
+            hikari.GuildAvailableEvent: self._on_guild_create,
+            hikari.GuildJoinEvent: self._on_guild_create,
+            hikari.GuildUpdateEvent: self._on_guild_update,
+            hikari.GuildLeaveEvent: self._on_guild_leave,
+            hikari.GuildUnavailableEvent: self._on_guild_unavailable,
+            hikari.GuildChannelCreateEvent: self._on_channel_set,
+            hikari.GuildChannelUpdateEvent: self._on_channel_set,
+            hikari.GuildChannelDeleteEvent: self._on_channel_delete,
+            hikari.GuildThreadCreateEvent: self._on_thread_set,
+            hikari.GuildThreadAccessEvent: self._on_thread_set,
+            hikari.GuildThreadUpdateEvent: self._on_thread_set,
+            hikari.GuildThreadDeleteEvent: self._on_thread_delete,
+            hikari.ThreadListSyncEvent: self._on_thread_list_sync,
+            hikari.ThreadMembersUpdateEvent: self._on_thread_members_update,
+            hikari.EmojisUpdateEvent: self._on_emojis_update,
+            hikari.StickersUpdateEvent: self._on_stickers_update,
+            hikari.MemberCreateEvent: self._on_member_set,
+            hikari.MemberUpdateEvent: self._on_member_set,
+            hikari.MemberDeleteEvent: self._on_member_delete,
+            hikari.MemberChunkEvent: self._on_member_chunk,
+            hikari.RoleCreateEvent: self._on_role_set,
+            hikari.RoleUpdateEvent: self._on_role_set,
+            hikari.RoleDeleteEvent: self._on_role_delete,
+            hikari.InviteCreateEvent: self._on_invite_create,
+            hikari.InviteDeleteEvent: self._on_invite_delete,
+            hikari.GuildMessageCreateEvent: self._on_message_create,
+            hikari.DMMessageCreateEvent: self._on_message_create,
+            hikari.GuildMessageUpdateEvent: self._on_message_update,
+            hikari.DMMessageUpdateEvent: self._on_message_update,
+            hikari.GuildMessageDeleteEvent: self._on_message_delete,
+            hikari.DMMessageDeleteEvent: self._on_message_delete,
+            hikari.GuildBulkMessageDeleteEvent: self._on_message_bulk_delete,
+            hikari.PresenceUpdateEvent: self._on_presence_update,
+            hikari.VoiceStateUpdateEvent: self._on_voice_state_update,
+        }
+
+    @staticmethod
+    def handled_event_types() -> tuple[type[hikari.Event], ...]:
+        """The hikari event types that change the cache."""
+        return _HANDLED
+
+    def apply(self, event: hikari.Event) -> bool:
+        """Apply ``event``; return whether it is one that changes the cache."""
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            return False
+        handler(event)
+        return True
+
+    def _allowed(self, kind: str, obj: object) -> bool:
+        return self._rule is None or self._rule.allows(kind, obj)
+
+    # --- users (hikari: _set_user / _garbage_collect_user) --------------------------------------
+
+    def _user_row(self, user: hikari.User) -> tuple[typing.Any, ...]:
+        return (int(user.id), user.username, user.global_name, int(user.is_bot), self._codec.dumps(user))
+
+    def _set_user(self, user: hikari.User) -> None:
+        self._db.execute(_UPSERT_USER, self._user_row(user))
+
+    def _set_users(self, users: Iterable[hikari.User]) -> None:
+        self._db.executemany(_UPSERT_USER, [self._user_row(u) for u in users])
+
+    def _incref_users(self, user_ids: Iterable[int], delta: int = 1) -> None:
+        self._db.executemany("UPDATE users SET ref_count = ref_count + ? WHERE id = ?", [(delta, i) for i in user_ids])
+
+    def _gc_users(self, user_ids: Sequence[int], *, decrement: int | None = None) -> None:
+        if not user_ids:
+            return
+        if decrement is not None:
+            self._incref_users(user_ids, -decrement)
+        doomed = [
+            (i,) for i in set(user_ids) if self._scalar("SELECT ref_count < 1 AND in_cache FROM users WHERE id = ?", (i,))
+        ]
+        if doomed:
+            self._db.executemany("UPDATE users SET in_cache = 0 WHERE id = ?", doomed)
+            self._db.executemany("DELETE FROM dm_channels WHERE user_id = ?", doomed)
+            self._db.executemany(_PURGE_USER, doomed)
+
+    def _scalar(self, sql: str, params: _Params) -> typing.Any:
+        row = self._db.execute(sql, params).fetchone()
+        return row[0] if row is not None else None
+
+    # --- me ---------------------------------------------------------------------------------
+
+    def _on_ready(self, event: hikari.ShardReadyEvent) -> None:
+        self._set_me(event.my_user)
+
+    def _on_own_user_update(self, event: hikari.OwnUserUpdateEvent) -> None:
+        self._set_me(event.user)
+
+    def _set_me(self, user: hikari.OwnUser) -> None:
+        self._db.execute(
+            "INSERT INTO me (id, data) VALUES (0, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            (self._codec.dumps(user),),
+        )
+
+    # --- guilds -----------------------------------------------------------------------------
+
+    def _update_guild(self, guild: hikari.GatewayGuild) -> None:
+        if not self._allowed("guild", guild):
+            return
+        raw = self._scalar("SELECT data FROM guilds WHERE id = ?", (int(guild.id),))
+        if raw is not None:
+            # hikari keeps these from the first GUILD_CREATE: GUILD_UPDATE does not carry them.
+            cached = self._codec.loads(raw, None)
+            guild = copy.copy(guild)
+            guild.member_count = cached.member_count
+            guild.joined_at = cached.joined_at
+            guild.is_large = cached.is_large
+        self._db.execute(
+            "INSERT INTO guilds (id, name, owner_id, is_available, data) VALUES (?, ?, ?, 1, ?)"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, owner_id = excluded.owner_id,"
+            " is_available = 1, data = excluded.data",
+            (int(guild.id), guild.name, int(guild.owner_id), self._codec.dumps(guild)),
+        )
+
+    def _on_guild_create(self, event: hikari.GuildAvailableEvent | hikari.GuildJoinEvent) -> None:
+        guild_id = int(event.guild.id)
+        if self._rule is not None and not self._rule.allows_guild_id(guild_id):
+            return
+        self._update_guild(event.guild)
+        if event.channels:
+            self._clear_guild("channels", guild_id)
+            self._set_channels(event.channels.values())
+        if event.emojis:
+            self._clear_emojis_for_guild(guild_id)
+            self._set_emojis(event.emojis.values())
+        if event.stickers:
+            self._clear_stickers_for_guild(guild_id)
+            self._set_stickers(event.stickers.values())
+        if event.roles:
+            self._clear_guild("roles", guild_id)
+            self._set_roles(event.roles.values())
+        if event.members:
+            self._clear_members_for_guild(guild_id)
+            self._set_members(guild_id, event.members.values())
+        if event.presences:
+            self._clear_presences_for_guild(guild_id)
+            self._set_presences(event.presences.values())
+        if event.voice_states:
+            self._clear_voice_states_for_guild(guild_id)
+            for voice_state in event.voice_states.values():
+                self._set_voice_state(voice_state)
+        if event.threads:
+            self._clear_guild("threads", guild_id)
+            self._set_threads(event.threads.values())
+
+    def _on_guild_update(self, event: hikari.GuildUpdateEvent) -> None:
+        guild_id = int(event.guild.id)
+        if self._rule is not None and not self._rule.allows_guild_id(guild_id):
+            return
+        self._update_guild(event.guild)
+        if event.emojis:
+            self._clear_emojis_for_guild(guild_id)
+            self._set_emojis(event.emojis.values())
+        if event.stickers:
+            self._clear_stickers_for_guild(guild_id)
+            self._set_stickers(event.stickers.values())
+        if event.roles:
+            self._clear_guild("roles", guild_id)
+            self._set_roles(event.roles.values())
+
+    def _on_guild_unavailable(self, event: hikari.GuildUnavailableEvent) -> None:
+        self._db.execute("UPDATE guilds SET is_available = 0 WHERE id = ?", (int(event.guild_id),))
+
+    def _on_guild_leave(self, event: hikari.GuildLeaveEvent) -> None:
+        self.remove_guild(int(event.guild_id))
+
+    def remove_guild(self, guild_id: int) -> None:
+        """Remove a guild and everything hikari drops with it (messages stay, as in hikari)."""
+        self._db.execute("DELETE FROM guilds WHERE id = ?", (guild_id,))
+        self._clear_voice_states_for_guild(guild_id)
+        self._clear_invites_for_guild(guild_id)
+        self._clear_members_for_guild(guild_id)
+        self._clear_presences_for_guild(guild_id)
+        self._clear_guild("channels", guild_id)
+        self._clear_guild("threads", guild_id)
+        self._clear_emojis_for_guild(guild_id)
+        self._clear_stickers_for_guild(guild_id)
+        self._clear_guild("roles", guild_id)
+
+    def _clear_guild(self, table: str, guild_id: int) -> None:
+        self._db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608 - fixed names
+
+    # --- channels, threads, roles -----------------------------------------------------------
+
+    def _set_channels(self, channels: Iterable[hikari.PermissibleGuildChannel]) -> None:
+        rows = [
+            (
+                int(c.id),
+                int(c.guild_id),
+                int(c.parent_id) if c.parent_id is not None else None,
+                int(c.type),
+                c.name,
+                c.position,
+                self._codec.dumps(c),
+            )
+            for c in channels
+            if self._allowed("channel", c)
+        ]
+        self._db.executemany(
+            "INSERT OR REPLACE INTO channels (id, guild_id, parent_id, type, name, position, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def _on_channel_set(self, event: hikari.GuildChannelCreateEvent | hikari.GuildChannelUpdateEvent) -> None:
+        channel = event.channel
+        if not self._allowed("channel", channel):
+            self._db.execute("DELETE FROM channels WHERE id = ?", (int(channel.id),))
+            return
+        self._set_channels((channel,))
+
+    def _on_channel_delete(self, event: hikari.GuildChannelDeleteEvent) -> None:
+        channel_id = int(event.channel.id)
+        self._db.execute("DELETE FROM channels WHERE id = ?", (channel_id,))
+        self._db.execute(
+            "DELETE FROM threads WHERE guild_id = ? AND parent_id = ?", (int(event.guild_id), channel_id)
+        )
+
+    def _set_threads(self, threads: Iterable[hikari.GuildThreadChannel]) -> None:
+        rows = [
+            (
+                int(t.id),
+                int(t.guild_id),
+                int(t.parent_id),
+                int(t.owner_id),
+                int(t.type),
+                t.name,
+                self._codec.dumps(t),
+            )
+            for t in threads
+            if self._allowed("thread", t)
+        ]
+        self._db.executemany(
+            "INSERT OR REPLACE INTO threads (id, guild_id, parent_id, owner_id, type, name, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def _on_thread_set(
+        self,
+        event: hikari.GuildThreadCreateEvent | hikari.GuildThreadAccessEvent | hikari.GuildThreadUpdateEvent,
+    ) -> None:
+        if not self._allowed("thread", event.thread):
+            self._db.execute("DELETE FROM threads WHERE id = ?", (int(event.thread.id),))
+            return
+        self._set_threads((event.thread,))
+
+    def _on_thread_delete(self, event: hikari.GuildThreadDeleteEvent) -> None:
+        self._db.execute("DELETE FROM threads WHERE id = ?", (int(event.thread_id),))
+
+    def _on_thread_list_sync(self, event: hikari.ThreadListSyncEvent) -> None:
+        guild_id = int(event.guild_id)
+        if event.channel_ids:
+            self._db.executemany(
+                "DELETE FROM threads WHERE guild_id = ? AND parent_id = ?",
+                [(guild_id, int(c)) for c in event.channel_ids],
+            )
+        else:
+            self._clear_guild("threads", guild_id)
+        self._set_threads(event.threads.values())
+
+    def _on_thread_members_update(self, event: hikari.ThreadMembersUpdateEvent) -> None:
+        # Only our own removal matters: being added comes with a THREAD_CREATE.
+        if event.shard.get_user_id() in event.removed_member_ids:
+            self._db.execute("DELETE FROM threads WHERE id = ?", (int(event.thread_id),))
+
+    def _set_roles(self, roles: Iterable[hikari.Role]) -> None:
+        rows = [
+            (int(r.id), int(r.guild_id), r.name, r.position, self._codec.dumps(r))
+            for r in roles
+            if self._allowed("role", r)
+        ]
+        self._db.executemany(
+            "INSERT OR REPLACE INTO roles (id, guild_id, name, position, data) VALUES (?, ?, ?, ?, ?)", rows
+        )
+
+    def _on_role_set(self, event: hikari.RoleCreateEvent | hikari.RoleUpdateEvent) -> None:
+        if not self._allowed("role", event.role):
+            self._db.execute("DELETE FROM roles WHERE id = ?", (int(event.role.id),))
+            return
+        self._set_roles((event.role,))
+
+    def _on_role_delete(self, event: hikari.RoleDeleteEvent) -> None:
+        self._db.execute("DELETE FROM roles WHERE id = ?", (int(event.role_id),))
+
+    # --- emojis and stickers (users referenced, counted) ---------------------------------------
+
+    def _set_owned(self, table: str, kind: str, items: Sequence[hikari.KnownCustomEmoji | hikari.GuildSticker]) -> None:
+        items = [i for i in items if self._allowed(kind, i)]
+        if not items:
+            return
+        self._set_users([i.user for i in items if i.user])
+        new_user_ids: list[int] = []
+        for item in items:
+            if item.user and self._scalar(f"SELECT 1 FROM {table} WHERE id = ?", (int(item.id),)) is None:  # noqa: S608
+                new_user_ids.append(int(item.user.id))
+        self._incref_users(new_user_ids)
+        self._db.executemany(
+            f"INSERT OR REPLACE INTO {table} (id, guild_id, name, user_id, data) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+            [
+                (
+                    int(i.id),
+                    int(i.guild_id) if i.guild_id is not None else None,
+                    i.name,
+                    int(i.user.id) if i.user else None,
+                    self._codec.dumps(i, ("user",)),
+                )
+                for i in items
+            ],
+        )
+
+    def _clear_owned_for_guild(self, table: str, guild_id: int) -> None:
+        user_ids = [
+            r[0]
+            for r in self._db.execute(
+                f"SELECT user_id FROM {table} WHERE guild_id = ? AND user_id IS NOT NULL",  # noqa: S608
+                (guild_id,),
+            ).fetchall()
+        ]
+        self._clear_guild(table, guild_id)
+        self._gc_users(user_ids, decrement=1)
+
+    def _set_emojis(self, emojis: Iterable[hikari.KnownCustomEmoji]) -> None:
+        self._set_owned("emojis", "emoji", list(emojis))
+
+    def _set_stickers(self, stickers: Iterable[hikari.GuildSticker]) -> None:
+        self._set_owned("stickers", "sticker", list(stickers))
+
+    def _clear_emojis_for_guild(self, guild_id: int) -> None:
+        self._clear_owned_for_guild("emojis", guild_id)
+
+    def _clear_stickers_for_guild(self, guild_id: int) -> None:
+        self._clear_owned_for_guild("stickers", guild_id)
+
+    def _on_emojis_update(self, event: hikari.EmojisUpdateEvent) -> None:
+        guild_id = int(event.guild_id)
+        self._clear_emojis_for_guild(guild_id)
+        self._set_emojis(event.emojis)
+
+    def _on_stickers_update(self, event: hikari.StickersUpdateEvent) -> None:
+        guild_id = int(event.guild_id)
+        self._clear_stickers_for_guild(guild_id)
+        self._set_stickers(event.stickers)
+
+    # --- members (hikari: _set_member / _garbage_collect_member) --------------------------------
+
+    def _member_row(self, member: hikari.Member, *, is_deleted: bool) -> tuple[typing.Any, ...]:
+        return (
+            int(member.guild_id),
+            int(member.user.id),
+            member.nickname,
+            _iso(member.joined_at),
+            int(is_deleted),
+            self._codec.dumps(member, ("user",)),
+        )
+
+    def _set_members(self, guild_id: int, members: Iterable[hikari.Member]) -> None:
+        """``set_member`` for many members of one guild (non-reference members)."""
+        members = [m for m in members if self._allowed("member", m)]
+        if not members:
+            return
+        existing = {
+            r[0] for r in self._db.execute("SELECT user_id FROM members WHERE guild_id = ?", (guild_id,)).fetchall()
+        }
+        self._set_users([m.user for m in members])
+        self._incref_users([int(m.user.id) for m in members if int(m.user.id) not in existing])
+        self._db.executemany(
+            _UPSERT_MEMBER.replace("data = excluded.data", "data = excluded.data, is_deleted = 0"),
+            [self._member_row(m, is_deleted=False) for m in members],
+        )
+
+    def _set_reference_member(self, member: hikari.Member) -> bool:
+        """``_set_member(member, is_reference=True)``; return whether the member row was new."""
+        self._set_user(member.user)
+        key = (int(member.guild_id), int(member.user.id))
+        is_new = self._scalar("SELECT 1 FROM members WHERE guild_id = ? AND user_id = ?", key) is None
+        if is_new:
+            self._incref_users((key[1],))
+        # A reference keeps the existing row's deleted flag; a new reference-only row is "deleted".
+        self._db.execute(_UPSERT_MEMBER, self._member_row(member, is_deleted=True))
+        return is_new
+
+    def _gc_member(self, guild_id: int, user_id: int, *, decrement: int | None = None, deleting: bool = False) -> bool:
+        key = (guild_id, user_id)
+        if deleting:
+            self._db.execute("UPDATE members SET is_deleted = 1 WHERE guild_id = ? AND user_id = ?", key)
+        if decrement is not None:
+            self._db.execute(
+                "UPDATE members SET ref_count = ref_count - ? WHERE guild_id = ? AND user_id = ?", (decrement, *key)
+            )
+        removable = self._scalar(
+            "SELECT ref_count < 1 AND is_deleted FROM members WHERE guild_id = ? AND user_id = ?", key
+        )
+        if not removable:
+            return False
+        self._db.execute("DELETE FROM members WHERE guild_id = ? AND user_id = ?", key)
+        self._gc_users((user_id,), decrement=1)
+        return True
+
+    def _clear_members_for_guild(self, guild_id: int) -> None:
+        self._db.execute("UPDATE members SET is_deleted = 1 WHERE guild_id = ?", (guild_id,))
+        removable = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT user_id FROM members WHERE guild_id = ? AND ref_count < 1", (guild_id,)
+            ).fetchall()
+        ]
+        self._db.execute("DELETE FROM members WHERE guild_id = ? AND ref_count < 1", (guild_id,))
+        self._gc_users(removable, decrement=1)
+
+    def _on_member_set(self, event: hikari.MemberCreateEvent | hikari.MemberUpdateEvent) -> None:
+        member = event.member
+        if not self._allowed("member", member):
+            self._gc_member(int(member.guild_id), int(member.user.id), deleting=True)
+            return
+        self._set_members(int(member.guild_id), (member,))
+
+    def _on_member_delete(self, event: hikari.MemberDeleteEvent) -> None:
+        self._gc_member(int(event.guild_id), int(event.user_id), deleting=True)
+
+    def _on_member_chunk(self, event: hikari.MemberChunkEvent) -> None:
+        guild_id = int(event.guild_id)
+        if self._rule is not None and not self._rule.allows_guild_id(guild_id):
+            return
+        self._set_members(guild_id, event.members.values())
+        self._set_presences(event.presences.values())
+
+    # --- presences ----------------------------------------------------------------------------
+
+    def _set_presences(self, presences: Iterable[hikari.MemberPresence]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO presences (guild_id, user_id, status, data) VALUES (?, ?, ?, ?)",
+            [
+                (int(p.guild_id), int(p.user_id), str(p.visible_status), self._codec.dumps(p))
+                for p in presences
+                if self._allowed("presence", p)
+            ],
+        )
+
+    def _clear_presences_for_guild(self, guild_id: int) -> None:
+        self._clear_guild("presences", guild_id)
+
+    def _on_presence_update(self, event: hikari.PresenceUpdateEvent) -> None:
+        presence = event.presence
+        if presence.visible_status is hikari.Status.OFFLINE or not self._allowed("presence", presence):
+            self._db.execute(
+                "DELETE FROM presences WHERE guild_id = ? AND user_id = ?",
+                (int(presence.guild_id), int(presence.user_id)),
+            )
+        else:
+            self._set_presences((presence,))
+
+    # --- voice states (members referenced, counted) ---------------------------------------------
+
+    def _set_voice_state(self, state: hikari.VoiceState) -> None:
+        if not self._allowed("voice_state", state):
+            self._delete_voice_state(int(state.guild_id), int(state.user_id))
+            return
+        key = (int(state.guild_id), int(state.user_id))
+        is_new = self._scalar("SELECT 1 FROM voice_states WHERE guild_id = ? AND user_id = ?", key) is None
+        if state.member:
+            self._set_reference_member(state.member)
+            if is_new:
+                self._db.execute(
+                    "UPDATE members SET ref_count = ref_count + 1 WHERE guild_id = ? AND user_id = ?",
+                    (int(state.member.guild_id), int(state.member.user.id)),
+                )
+        self._db.execute(
+            "INSERT OR REPLACE INTO voice_states (guild_id, user_id, channel_id, has_member, data)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                *key,
+                int(state.channel_id) if state.channel_id is not None else None,
+                int(state.member is not None),
+                self._codec.dumps(state, ("member",)),
+            ),
+        )
+
+    def _delete_voice_state(self, guild_id: int, user_id: int) -> None:
+        key = (guild_id, user_id)
+        has_member = self._scalar("SELECT has_member FROM voice_states WHERE guild_id = ? AND user_id = ?", key)
+        if has_member is None:
+            return
+        self._db.execute("DELETE FROM voice_states WHERE guild_id = ? AND user_id = ?", key)
+        if has_member:
+            self._gc_member(guild_id, user_id, decrement=1)
+
+    def _clear_voice_states_for_guild(self, guild_id: int) -> None:
+        with_member = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT user_id FROM voice_states WHERE guild_id = ? AND has_member", (guild_id,)
+            ).fetchall()
+        ]
+        self._clear_guild("voice_states", guild_id)
+        for user_id in with_member:
+            self._gc_member(guild_id, user_id, decrement=1)
+
+    def _on_voice_state_update(self, event: hikari.VoiceStateUpdateEvent) -> None:
+        state = event.state
+        if state.channel_id is None:
+            self._delete_voice_state(int(state.guild_id), int(state.user_id))
+        else:
+            self._set_voice_state(state)
+
+    # --- invites (users referenced, counted) ------------------------------------------------------
+
+    def _on_invite_create(self, event: hikari.InviteCreateEvent) -> None:
+        invite = event.invite
+        if not self._allowed("invite", invite):
+            return
+        is_new = self._scalar("SELECT 1 FROM invites WHERE code = ?", (invite.code,)) is None
+        for user in (invite.inviter, invite.target_user):
+            if user is not None:
+                self._set_user(user)
+                if is_new:
+                    self._incref_users((int(user.id),))
+        self._db.execute(
+            "INSERT OR REPLACE INTO invites (code, guild_id, channel_id, inviter_id, target_user_id, expires_at, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                invite.code,
+                int(invite.guild_id) if invite.guild_id is not None else None,
+                int(invite.channel_id) if invite.channel_id is not None else None,
+                int(invite.inviter.id) if invite.inviter else None,
+                int(invite.target_user.id) if invite.target_user else None,
+                _iso(invite.expires_at),
+                self._codec.dumps(invite, ("inviter", "target_user")),
+            ),
+        )
+
+    def _delete_invites(self, where: str, params: _Params) -> None:
+        rows = self._db.execute(f"SELECT inviter_id, target_user_id FROM invites WHERE {where}", params).fetchall()  # noqa: S608
+        self._db.execute(f"DELETE FROM invites WHERE {where}", params)  # noqa: S608
+        self._gc_users([u for row in rows for u in row if u is not None], decrement=1)
+
+    def _on_invite_delete(self, event: hikari.InviteDeleteEvent) -> None:
+        self._delete_invites("code = ?", (event.code,))
+
+    def _clear_invites_for_guild(self, guild_id: int) -> None:
+        self._delete_invites("guild_id = ?", (guild_id,))
+
+    # --- messages (hikari: _set_message / update / _garbage_collect_message) ----------------------
+
+    def _on_message_create(self, event: hikari.MessageCreateEvent) -> None:
+        message = event.message
+        if not self._allowed("message", message):
+            return
+        self.set_message(message, is_reference=False)
+        if message.guild_id is None and message.author.id != event.shard.get_user_id():
+            # hikari learns DM channel ids from REST; a DM received tells us the same thing.
+            self._db.execute(
+                "INSERT OR REPLACE INTO dm_channels (user_id, channel_id) VALUES (?, ?)",
+                (int(message.author.id), int(message.channel_id)),
+            )
+
+    def set_message(self, message: hikari.Message, *, is_reference: bool) -> None:
+        """Port of ``CacheImpl._set_message``."""
+        message_id = int(message.id)
+        self._set_user(message.author)
+        guild_id = int(message.member.guild_id) if message.member else None
+        if message.member:
+            self._set_reference_member(message.member)
+
+        if message.user_mentions is not hikari.UNDEFINED:
+            self._set_users(message.user_mentions.values())
+
+        referenced_id: int | None = None
+        if message.referenced_message:
+            ref_id = int(message.referenced_message.id)
+            if self._scalar("SELECT 1 FROM messages WHERE id = ?", (ref_id,)) is not None:
+                # Only a cached message can be updated from the partial copy embedded in a reply.
+                referenced_id = ref_id
+                self._update_message(message.referenced_message, global_mentions=False)
+
+        existing = self._db.execute("SELECT is_reference FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if existing is None:
+            if message.member and guild_id is not None:
+                self._db.execute(
+                    "UPDATE members SET ref_count = ref_count + 1 WHERE guild_id = ? AND user_id = ?",
+                    (guild_id, int(message.member.user.id)),
+                )
+            if referenced_id is not None:
+                self._db.execute("UPDATE messages SET ref_count = ref_count + 1 WHERE id = ?", (referenced_id,))
+            if message.user_mentions is not hikari.UNDEFINED:
+                self._incref_users(int(u) for u in message.user_mentions)
+
+        still_reference = is_reference and (existing is None or bool(existing[0]))
+        mentions_known = message.user_mentions is not hikari.UNDEFINED
+        data = self._codec.dumps(
+            _with_received_embeds(message), ("author", "member", "referenced_message", "user_mentions")
+        )
+        self._db.execute(
+            "INSERT INTO messages (id, channel_id, guild_id, author_id, created_at, is_reference, ref_count,"
+            " has_member, referenced_id, mentions_known, data) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET channel_id = excluded.channel_id, guild_id = excluded.guild_id,"
+            " author_id = excluded.author_id, created_at = excluded.created_at,"
+            " is_reference = excluded.is_reference, has_member = excluded.has_member,"
+            " referenced_id = excluded.referenced_id, mentions_known = excluded.mentions_known, data = excluded.data",
+            (
+                message_id,
+                int(message.channel_id),
+                int(message.guild_id) if message.guild_id is not None else None,
+                int(message.author.id),
+                _iso(message.timestamp),
+                int(still_reference),
+                int(message.member is not None),
+                referenced_id,
+                int(mentions_known),
+                data,
+            ),
+        )
+        self._set_mentions(message_id, message.user_mentions if mentions_known else None)
+
+    def _set_mentions(self, message_id: int, mentions: Mapping[hikari.Snowflake, hikari.User] | None) -> None:
+        self._db.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
+        if mentions:
+            self._db.executemany(
+                "INSERT INTO message_mentions (message_id, user_id) VALUES (?, ?)",
+                [(message_id, int(i)) for i in mentions],
+            )
+
+    def _mentions(self, message_id: int) -> list[int]:
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT user_id FROM message_mentions WHERE message_id = ?", (message_id,)
+            ).fetchall()
+        ]
+
+    def _update_message(self, partial: hikari.PartialMessage, *, global_mentions: bool) -> None:
+        """Port of ``MessageData.update`` (and ``CacheImpl.update_message`` when ``global_mentions``)."""
+        message_id = int(partial.id)
+        row = self._db.execute("SELECT data, mentions_known FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return
+        message: hikari.Message = self._codec.loads(row[0], None)
+        mentions_known = bool(row[1])
+        changed = False
+        partial = _with_received_embeds(partial)
+        for name in ("content", "edited_timestamp", "is_pinned", "attachments", "embeds", "components"):
+            value = getattr(partial, name)
+            if value is not hikari.UNDEFINED:
+                object.__setattr__(message, name, value)
+                changed = True
+        if partial.user_mentions is not hikari.UNDEFINED:
+            changed = True
+            if global_mentions:
+                self._set_users(partial.user_mentions.values())
+                old = self._mentions(message_id) if mentions_known else []
+                self._gc_users([i for i in old if i not in partial.user_mentions], decrement=1)
+                self._set_mentions(message_id, partial.user_mentions)
+                mentions_known = True
+                object.__setattr__(message, "user_mentions", None)
+            else:
+                # hikari keeps copies here, detached from the shared user records.
+                object.__setattr__(message, "user_mentions", dict(partial.user_mentions))
+                self._set_mentions(message_id, None)
+                mentions_known = False
+        for name in ("role_mention_ids", "channel_mentions", "mentions_everyone"):
+            value = getattr(partial, name)
+            if value is not hikari.UNDEFINED:
+                object.__setattr__(message, name, value)
+                changed = True
+        if changed:
+            self._db.execute(
+                "UPDATE messages SET data = ?, mentions_known = ? WHERE id = ?",
+                (self._codec.dumps(message), int(mentions_known), message_id),
+            )
+
+    def _on_message_update(self, event: hikari.MessageUpdateEvent) -> None:
+        self._update_message(event.message, global_mentions=True)
+
+    def _gc_message(self, message_id: int, *, decrement: int | None = None) -> None:
+        if decrement is not None:
+            self._db.execute("UPDATE messages SET ref_count = ref_count - ? WHERE id = ?", (decrement, message_id))
+        row = self._db.execute(
+            "SELECT is_reference, ref_count, author_id, has_member, referenced_id, guild_id FROM messages WHERE id = ?",
+            (message_id,),
+        ).fetchone()
+        # Removable once it is only a reference (deleted or expired) and nothing replies to it.
+        if row is None or not row[0] or row[1] >= 1:
+            return
+        _, _, author_id, has_member, referenced_id, guild_id = row
+        mentions = self._mentions(message_id)
+        self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+        self._db.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
+        self._gc_users((author_id,), decrement=1)
+        if has_member and guild_id is not None:
+            self._gc_member(guild_id, author_id, decrement=1)
+        if referenced_id is not None:
+            self._gc_message(referenced_id, decrement=1)
+        self._gc_users(mentions, decrement=1)
+
+    def _on_message_delete(self, event: hikari.MessageDeleteEvent) -> None:
+        self._mark_deleted_and_gc(int(event.message_id))
+
+    def _mark_deleted_and_gc(self, message_id: int) -> None:
+        row = self._db.execute("SELECT is_reference FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None or row[0]:
+            return
+        self._db.execute("UPDATE messages SET is_reference = 1 WHERE id = ?", (message_id,))
+        self._gc_message(message_id)
+
+    def _on_message_bulk_delete(self, event: hikari.GuildBulkMessageDeleteEvent) -> None:
+        for message_id in event.message_ids:
+            self._mark_deleted_and_gc(int(message_id))
+
+
+_HANDLED: typing.Final[tuple[type[hikari.Event], ...]] = tuple(
+    Engine(typing.cast("SQLConnection", None))._handlers  # noqa: SLF001 - built once from the table above
+)

@@ -1,0 +1,113 @@
+"""Rebuilds native hikari objects from stored rows.
+
+Entities that hikari's cache shares by reference are re-attached here: a member's ``user`` is the
+latest stored user, a voice state's ``member`` the latest stored member, a message's author,
+member, mentioned users and replied-to message likewise.
+"""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = ("Reader",)
+
+import logging
+import typing
+
+import hikari
+
+from hikaripersist._internal import codec
+
+if typing.TYPE_CHECKING:
+    from hikaripersist.backend import Backend, Row
+
+_LOGGER = logging.getLogger("hikaripersist.reader")
+
+MEMBER_SELECT: typing.Final[str] = (
+    "SELECT m.data, u.data FROM members m JOIN users u ON u.id = m.user_id"
+)
+VOICE_SELECT: typing.Final[str] = "SELECT v.data, v.has_member, v.guild_id, v.user_id FROM voice_states v"
+MESSAGE_SELECT: typing.Final[str] = (
+    "SELECT m.data, m.id, m.author_id, m.guild_id, m.has_member, m.referenced_id, m.mentions_known FROM messages m"
+)
+USER_SELECT: typing.Final[str] = "SELECT data FROM users"
+EMOJI_SELECT: typing.Final[str] = "SELECT e.data, e.user_id FROM emojis e"
+STICKER_SELECT: typing.Final[str] = "SELECT s.data, s.user_id FROM stickers s"
+INVITE_SELECT: typing.Final[str] = "SELECT i.data, i.inviter_id, i.target_user_id FROM invites i"
+
+_MAX_REPLY_DEPTH: typing.Final[int] = 16
+
+
+class Reader:
+    """Turns rows into hikari objects bound to ``app``."""
+
+    __slots__: typing.Sequence[str] = ("_app", "_backend")
+
+    def __init__(self, backend: Backend, app: hikari.RESTAware | None) -> None:
+        self._backend = backend
+        self._app = app
+
+    def decode(self, raw: bytes | str) -> typing.Any:
+        return codec.loads(raw, self._app)
+
+    async def user(self, user_id: int) -> hikari.User | None:
+        # Referenced users are shown even after hikari's cache dropped them from its user mapping.
+        raw = await self._backend.scalar("SELECT data FROM users WHERE id = ?", (user_id,))
+        return self.decode(raw) if raw is not None else None
+
+    async def member(self, guild_id: int, user_id: int) -> hikari.Member | None:
+        row = await self._backend.fetch_one(MEMBER_SELECT + " WHERE m.guild_id = ? AND m.user_id = ?", (guild_id, user_id))
+        return self.build_member(row) if row is not None else None
+
+    def build_member(self, row: Row) -> hikari.Member:
+        member: hikari.Member = self.decode(row[0])
+        object.__setattr__(member, "user", self.decode(row[1]))
+        return member
+
+    def build_plain(self, row: Row) -> typing.Any:
+        return self.decode(row[0])
+
+    async def build_voice_state(self, row: Row) -> hikari.VoiceState:
+        state: hikari.VoiceState = self.decode(row[0])
+        if row[1]:
+            object.__setattr__(state, "member", await self.member(row[2], row[3]))
+        return state
+
+    async def build_owned(self, row: Row) -> typing.Any:
+        """Emojis and stickers: re-attach the creator."""
+        item = self.decode(row[0])
+        if row[1] is not None:
+            object.__setattr__(item, "user", await self.user(row[1]))
+        return item
+
+    async def build_invite(self, row: Row) -> hikari.InviteWithMetadata:
+        invite: hikari.InviteWithMetadata = self.decode(row[0])
+        if row[1] is not None:
+            object.__setattr__(invite, "inviter", await self.user(row[1]))
+        if row[2] is not None:
+            object.__setattr__(invite, "target_user", await self.user(row[2]))
+        return invite
+
+    async def message(self, message_id: int, depth: int = 0) -> hikari.Message | None:
+        row = await self._backend.fetch_one(MESSAGE_SELECT + " WHERE m.id = ?", (message_id,))
+        return await self.build_message(row, depth) if row is not None else None
+
+    async def build_message(self, row: Row, depth: int = 0) -> hikari.Message:
+        message: hikari.Message = self.decode(row[0])
+        _, message_id, author_id, guild_id, has_member, referenced_id, mentions_known = row
+        author = await self.user(author_id)
+        if author is not None:
+            object.__setattr__(message, "author", author)
+        if has_member and guild_id is not None:
+            object.__setattr__(message, "member", await self.member(guild_id, author_id))
+        if mentions_known:
+            mentions: dict[hikari.Snowflake, hikari.User] = {}
+            async for chunk in self._backend.fetch(
+                "SELECT u.id, u.data FROM message_mentions mm JOIN users u ON u.id = mm.user_id"
+                " WHERE mm.message_id = ?",
+                (message_id,),
+            ):
+                for user_id, raw in chunk:
+                    mentions[hikari.Snowflake(user_id)] = self.decode(raw)
+            object.__setattr__(message, "user_mentions", mentions)
+        if referenced_id is not None and depth < _MAX_REPLY_DEPTH:
+            object.__setattr__(message, "referenced_message", await self.message(referenced_id, depth + 1))
+        return message

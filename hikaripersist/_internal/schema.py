@@ -1,0 +1,149 @@
+"""The relational schema shared by the SQL backends, and its migrations.
+
+Every kind has its own table with named, indexed columns for the fields people filter on (so
+``sqlite3 cache.db`` answers analytics questions) and a ``data`` column holding the whole entity
+as encoded by :mod:`hikaripersist._internal.codec`. Entities that hikari's cache shares by
+reference (users inside members, messages, emojis, stickers and invites; members inside voice
+states and messages) are stored once and re-attached on read, exactly like hikari's own
+``RefCell`` records, so that a user's latest data shows everywhere.
+
+Bump [`SCHEMA_VERSION`][] for every change and append a migration to [`MIGRATIONS`][]; a
+database written by a newer version is refused instead of being altered.
+"""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = ("INDEXES", "MIGRATIONS", "SCHEMA_VERSION", "TABLES", "Migration")
+
+import typing
+
+SCHEMA_VERSION: typing.Final[int] = 2
+"""Current version of the schema written by this release."""
+
+# Version 1 was the first layout; version 2 added the `invites.expires_at` column and the
+# `messages.created_at` index. Both are kept so that files written by version 1 are migrated.
+_TABLES_V1: typing.Final[dict[str, str]] = {
+    "meta": "key TEXT PRIMARY KEY, value TEXT NOT NULL",
+    "me": "id INTEGER PRIMARY KEY, data BLOB NOT NULL",
+    "guilds": (
+        "id INTEGER PRIMARY KEY, name TEXT, owner_id INTEGER, is_available INTEGER NOT NULL DEFAULT 1, data BLOB NOT NULL"
+    ),
+    "channels": (
+        "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, parent_id INTEGER, type INTEGER, name TEXT,"
+        " position INTEGER, data BLOB NOT NULL"
+    ),
+    "threads": (
+        "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, parent_id INTEGER, owner_id INTEGER, type INTEGER,"
+        " name TEXT, data BLOB NOT NULL"
+    ),
+    "roles": "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, position INTEGER, data BLOB NOT NULL",
+    "users": (
+        "id INTEGER PRIMARY KEY, username TEXT, global_name TEXT, is_bot INTEGER,"
+        " ref_count INTEGER NOT NULL DEFAULT 0, in_cache INTEGER NOT NULL DEFAULT 1, data BLOB NOT NULL"
+    ),
+    "members": (
+        "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, nickname TEXT, joined_at TEXT,"
+        " ref_count INTEGER NOT NULL DEFAULT 0, is_deleted INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL,"
+        " PRIMARY KEY (guild_id, user_id)"
+    ),
+    "emojis": "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, user_id INTEGER, data BLOB NOT NULL",
+    "stickers": "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, user_id INTEGER, data BLOB NOT NULL",
+    "presences": (
+        "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, status TEXT, data BLOB NOT NULL,"
+        " PRIMARY KEY (guild_id, user_id)"
+    ),
+    "voice_states": (
+        "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, channel_id INTEGER, has_member INTEGER NOT NULL,"
+        " data BLOB NOT NULL, PRIMARY KEY (guild_id, user_id)"
+    ),
+    "messages": (
+        "id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL, guild_id INTEGER, author_id INTEGER NOT NULL,"
+        " is_reference INTEGER NOT NULL DEFAULT 0, ref_count INTEGER NOT NULL DEFAULT 0,"
+        " has_member INTEGER NOT NULL DEFAULT 0, referenced_id INTEGER, mentions_known INTEGER NOT NULL DEFAULT 0,"
+        " data BLOB NOT NULL"
+    ),
+    "message_mentions": (
+        "message_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (message_id, user_id)"
+    ),
+    "invites": (
+        "code TEXT PRIMARY KEY, guild_id INTEGER, channel_id INTEGER, inviter_id INTEGER, target_user_id INTEGER,"
+        " data BLOB NOT NULL"
+    ),
+    "dm_channels": "user_id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL",
+}
+
+_INDEXES_V1: typing.Final[tuple[tuple[str, str, str], ...]] = (
+    ("ix_channels_guild", "channels", "guild_id"),
+    ("ix_channels_parent", "channels", "parent_id"),
+    ("ix_threads_guild", "threads", "guild_id"),
+    ("ix_threads_parent", "threads", "parent_id"),
+    ("ix_roles_guild", "roles", "guild_id"),
+    ("ix_members_user", "members", "user_id"),
+    ("ix_emojis_guild", "emojis", "guild_id"),
+    ("ix_stickers_guild", "stickers", "guild_id"),
+    ("ix_presences_user", "presences", "user_id"),
+    ("ix_voice_states_channel", "voice_states", "channel_id"),
+    ("ix_messages_channel", "messages", "channel_id, id"),
+    ("ix_messages_guild", "messages", "guild_id"),
+    ("ix_messages_author", "messages", "author_id"),
+    ("ix_messages_referenced", "messages", "referenced_id"),
+    ("ix_invites_guild", "invites", "guild_id"),
+    ("ix_invites_channel", "invites", "channel_id"),
+    ("ix_users_username", "users", "username"),
+    ("ix_message_mentions_user", "message_mentions", "user_id"),
+    ("ix_emojis_user", "emojis", "user_id"),
+    ("ix_stickers_user", "stickers", "user_id"),
+    ("ix_invites_inviter", "invites", "inviter_id"),
+    ("ix_invites_target", "invites", "target_user_id"),
+    ("ix_guilds_name", "guilds", "name"),
+    ("ix_channels_name", "channels", "name"),
+)
+
+TABLES: typing.Final[dict[str, str]] = {
+    **_TABLES_V1,
+    "invites": (
+        "code TEXT PRIMARY KEY, guild_id INTEGER, channel_id INTEGER, inviter_id INTEGER, target_user_id INTEGER,"
+        " expires_at TEXT, data BLOB NOT NULL"
+    ),
+    "messages": (
+        "id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL, guild_id INTEGER, author_id INTEGER NOT NULL,"
+        " created_at TEXT, is_reference INTEGER NOT NULL DEFAULT 0, ref_count INTEGER NOT NULL DEFAULT 0,"
+        " has_member INTEGER NOT NULL DEFAULT 0, referenced_id INTEGER, mentions_known INTEGER NOT NULL DEFAULT 0,"
+        " data BLOB NOT NULL"
+    ),
+}
+"""Table name -> column definitions of the current schema."""
+
+INDEXES: typing.Final[tuple[tuple[str, str, str], ...]] = (
+    *_INDEXES_V1,
+    ("ix_messages_created", "messages", "created_at"),
+)
+"""(index name, table, columns) of the current schema."""
+
+
+class Migration(typing.NamedTuple):
+    """Statements taking a database from ``version - 1`` to ``version``."""
+
+    version: int
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: typing.Final[tuple[Migration, ...]] = (
+    Migration(
+        2,
+        (
+            "ALTER TABLE invites ADD COLUMN expires_at TEXT",
+            "ALTER TABLE messages ADD COLUMN created_at TEXT",
+            "CREATE INDEX IF NOT EXISTS ix_messages_created ON messages (created_at)",
+        ),
+    ),
+)
+"""Ordered migrations; each runs inside the transaction that records its version."""
+
+
+def create_statements(version: int = SCHEMA_VERSION) -> list[str]:
+    """Return the DDL creating a fresh database at ``version`` (1 or the current one)."""
+    tables, indexes = (_TABLES_V1, _INDEXES_V1) if version == 1 else (TABLES, INDEXES)
+    statements = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in tables.items()]
+    statements += [f"CREATE INDEX IF NOT EXISTS {ix} ON {table} ({cols})" for ix, table, cols in indexes]
+    return statements

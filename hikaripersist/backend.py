@@ -1,0 +1,107 @@
+"""The interface every storage backend implements.
+
+A backend owns durable storage and two duties: applying batches of hikari events in one
+transaction each (the cache's writer calls [`Backend.write`][] and never anything else while a
+batch is in flight), and answering reads ([`Backend.fetch`][] and friends). The semantics of each
+event (what hikari's own cache would do with it) are shared code, so a backend only has to provide
+a transactional SQL-like connection for the writer and row access for the readers.
+"""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = ("Backend", "BackendError", "SchemaError", "WriteResult")
+
+import abc
+import typing
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    import hikari
+
+    from hikaripersist.rules import Rule
+
+Row = tuple[typing.Any, ...]
+"""A result row: column values in the order the query named them."""
+
+
+class BackendError(RuntimeError):
+    """A backend could not be opened or used (bad path, refused connection, locked file...)."""
+
+
+class SchemaError(BackendError):
+    """The store holds a schema this version cannot use: written by a newer release, or not ours."""
+
+
+class WriteResult(typing.NamedTuple):
+    """Outcome of one batch: per event, ``None`` when applied, else the exception it raised."""
+
+    errors: Sequence[BaseException | None]
+
+
+class Backend(abc.ABC):
+    """A durable store for the cache.
+
+    Contract
+    --------
+    * [`open`][] creates or migrates the schema and must fail with [`BackendError`][] (or
+      [`SchemaError`][]) with a message naming the store when it cannot be used; it never
+      overwrites data it does not understand.
+    * [`write`][] applies every event of ``batch`` in order inside one transaction. An event whose
+      application raises is rolled back alone (its error is returned at its index) and the rest of
+      the batch still commits. When the method returns, the batch is durable.
+    * Reads ([`fetch`][], [`fetch_one`][], [`scalar`][]) see only committed data and may run
+      concurrently with a write.
+    * [`close`][] is idempotent and releases every resource.
+    """
+
+    __slots__: typing.Sequence[str] = ()
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """Human-readable description of the store, used in logs and errors."""
+
+    @property
+    @abc.abstractmethod
+    def is_open(self) -> bool:
+        """Whether [`open`][] succeeded and [`close`][] was not called since."""
+
+    @property
+    @abc.abstractmethod
+    def batch_size(self) -> int:
+        """Largest number of events the writer puts in one transaction."""
+
+    @property
+    @abc.abstractmethod
+    def flush_interval(self) -> float:
+        """Seconds the writer waits to fill a batch before writing what it has."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Open the store, creating or migrating its schema."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the store; pending reads are cancelled."""
+
+    @abc.abstractmethod
+    async def write(self, batch: Sequence[hikari.Event], *, rule: Rule | None) -> WriteResult:
+        """Apply ``batch`` durably, one savepoint per event (see the class contract)."""
+
+    @abc.abstractmethod
+    def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
+        """Yield the rows of a read query in chunks of at most ``chunk`` rows, from one snapshot."""
+
+    @abc.abstractmethod
+    async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
+        """Return the first row of a read query, or ``None``."""
+
+    async def scalar(self, sql: str, params: Sequence[typing.Any] = ()) -> typing.Any:
+        """Return the first column of the first row of a read query, or ``None``."""
+        row = await self.fetch_one(sql, params)
+        return row[0] if row is not None else None
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """Return the schema version recorded in the store."""

@@ -1,0 +1,454 @@
+"""The persistent cache: watches a bot's events, writes them through a batching writer, answers queries."""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = ("Cache",)
+
+import asyncio
+import collections
+import contextlib
+import inspect
+import logging
+import time
+import typing
+
+import hikari
+
+from hikaripersist import events as events_
+from hikaripersist import queries
+from hikaripersist._internal.engine import Engine
+from hikaripersist.backend import BackendError
+
+if typing.TYPE_CHECKING:
+    import os
+    import types
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from hikaripersist.backend import Backend
+    from hikaripersist.rules import Rule
+
+_LOGGER = logging.getLogger("hikaripersist")
+_EventT = typing.TypeVar("_EventT", bound=hikari.Event)
+_CallbackT = typing.TypeVar("_CallbackT", bound="Callable[..., Awaitable[typing.Any]]")
+
+
+class _App(typing.Protocol):
+    @property
+    def event_manager(self) -> hikari.api.EventManager: ...
+
+
+class Cache:
+    """A persistent cache of everything hikari's in-memory cache holds.
+
+    Parameters
+    ----------
+    bot
+        A `hikari.GatewayBot` or any hikari app with an event manager (hikari-orchestrator
+        clients, custom bots). Entities read back are bound to it (``entity.app is bot``).
+    backend
+        Where entities are stored, e.g. ``persist.SQLiteBackend("cache.db")``.
+    rule
+        Decides what is stored; everything when ``None``.
+    max_pending
+        Events queued for the writer above which listeners of the cache wait for it to catch
+        up (backpressure) instead of letting the queue grow without bound.
+
+    Notes
+    -----
+    The backend opens on `hikari.StartingEvent` (before any shard connects) and drains and closes
+    on `hikari.StoppedEvent` (after every shard closed). Scripts can use ``async with cache:``.
+    """
+
+    __slots__: typing.Sequence[str] = (
+        "_backend",
+        "_bot",
+        "_closing",
+        "_committed",
+        "_confirm_wrappers",
+        "_flush_waiters",
+        "_last_event",
+        "_last_flush_latency",
+        "_max_pending",
+        "_pending",
+        "_queries",
+        "_rule",
+        "_space",
+        "_submitted",
+        "_subscribed",
+        "_wake",
+        "_writer_task",
+        "__weakref__",
+    )
+
+    def __init__(
+        self, bot: _App, backend: Backend, *, rule: Rule | None = None, max_pending: int = 10_000
+    ) -> None:
+        if not hasattr(bot, "event_manager"):
+            msg = f"Cache needs a hikari app with an event manager, got {type(bot).__name__}"
+            raise TypeError(msg)
+        self._bot = bot
+        self._backend = backend
+        self._rule = rule
+        self._max_pending = max_pending
+        self._pending: collections.deque[tuple[int, hikari.Event]] = collections.deque()
+        self._submitted = 0
+        self._committed = 0
+        self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._wake: asyncio.Event | None = None
+        self._space: asyncio.Event | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_event: hikari.Event | None = None
+        self._last_flush_latency = 0.0
+        self._subscribed: set[type[hikari.Event]] = set()
+        self._confirm_wrappers: dict[tuple[type[hikari.Event], typing.Any], typing.Any] = {}
+
+        app = typing.cast("hikari.RESTAware", bot)
+        getter = self._get_backend
+        self._queries = {
+            "guilds": queries.GuildQuery(getter, app, queries.GUILDS),
+            "channels": queries.ChannelQuery(getter, app, queries.CHANNELS),
+            "threads": queries.ThreadQuery(getter, app, queries.THREADS),
+            "roles": queries.RoleQuery(getter, app, queries.ROLES),
+            "members": queries.MemberQuery(getter, app, queries.MEMBERS),
+            "users": queries.UserQuery(getter, app, queries.USERS),
+            "emojis": queries.EmojiQuery(getter, app, queries.EMOJIS),
+            "stickers": queries.StickerQuery(getter, app, queries.STICKERS),
+            "presences": queries.PresenceQuery(getter, app, queries.PRESENCES),
+            "voice_states": queries.VoiceStateQuery(getter, app, queries.VOICE_STATES),
+            "messages": queries.MessageQuery(getter, app, queries.MESSAGES),
+            "invites": queries.InviteQuery(getter, app, queries.INVITES),
+        }
+
+        manager = bot.event_manager
+        manager.subscribe(hikari.StartingEvent, self._on_starting)
+        manager.subscribe(hikari.StoppedEvent, self._on_stopped)
+        for event_type in Engine.handled_event_types():
+            self._subscribe(event_type)
+        for event_type in events_.known_confirmed_event_types():
+            self._subscribe(event_type)
+        events_._on_new_confirmed(self)
+
+    # --- properties -------------------------------------------------------------------------
+
+    @property
+    def bot(self) -> _App:
+        """The app whose events are cached."""
+        return self._bot
+
+    @property
+    def backend(self) -> Backend:
+        """Where entities are stored."""
+        return self._backend
+
+    @property
+    def rule(self) -> Rule | None:
+        """What is stored (``None``: everything)."""
+        return self._rule
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the backend is open and the writer running."""
+        return self._writer_task is not None and self._backend.is_open
+
+    @property
+    def pending(self) -> int:
+        """Events received but not yet committed."""
+        return self._submitted - self._committed
+
+    def _get_backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def guilds(self) -> queries.GuildQuery:
+        """Stored guilds."""
+        return typing.cast("queries.GuildQuery", self._queries["guilds"])
+
+    @property
+    def channels(self) -> queries.ChannelQuery:
+        """Stored guild channels."""
+        return typing.cast("queries.ChannelQuery", self._queries["channels"])
+
+    @property
+    def threads(self) -> queries.ThreadQuery:
+        """Stored threads."""
+        return typing.cast("queries.ThreadQuery", self._queries["threads"])
+
+    @property
+    def roles(self) -> queries.RoleQuery:
+        """Stored roles."""
+        return typing.cast("queries.RoleQuery", self._queries["roles"])
+
+    @property
+    def members(self) -> queries.MemberQuery:
+        """Stored members."""
+        return typing.cast("queries.MemberQuery", self._queries["members"])
+
+    @property
+    def users(self) -> queries.UserQuery:
+        """Stored users."""
+        return typing.cast("queries.UserQuery", self._queries["users"])
+
+    @property
+    def emojis(self) -> queries.EmojiQuery:
+        """Stored custom emojis."""
+        return typing.cast("queries.EmojiQuery", self._queries["emojis"])
+
+    @property
+    def stickers(self) -> queries.StickerQuery:
+        """Stored guild stickers."""
+        return typing.cast("queries.StickerQuery", self._queries["stickers"])
+
+    @property
+    def presences(self) -> queries.PresenceQuery:
+        """Stored presences."""
+        return typing.cast("queries.PresenceQuery", self._queries["presences"])
+
+    @property
+    def voice_states(self) -> queries.VoiceStateQuery:
+        """Stored voice states."""
+        return typing.cast("queries.VoiceStateQuery", self._queries["voice_states"])
+
+    @property
+    def messages(self) -> queries.MessageQuery:
+        """Stored messages."""
+        return typing.cast("queries.MessageQuery", self._queries["messages"])
+
+    @property
+    def invites(self) -> queries.InviteQuery:
+        """Stored invites."""
+        return typing.cast("queries.InviteQuery", self._queries["invites"])
+
+    async def get_me(self) -> hikari.OwnUser | None:
+        """The bot's own user as last seen in READY or USER_UPDATE."""
+        raw = await self._backend.scalar("SELECT data FROM me WHERE id = 0")
+        return self.guilds._reader().decode(raw) if raw is not None else None
+
+    async def get_dm_channel_id(self, user: hikari.SnowflakeishOr[hikari.PartialUser]) -> hikari.Snowflake | None:
+        """The id of the DM channel with ``user``, if one was seen."""
+        value = await self._backend.scalar("SELECT channel_id FROM dm_channels WHERE user_id = ?", (int(user),))
+        return hikari.Snowflake(value) if value is not None else None
+
+    # --- lifetime -----------------------------------------------------------------------------
+
+    async def _on_starting(self, _: hikari.StartingEvent) -> None:
+        await self.open()
+
+    async def _on_stopped(self, _: hikari.StoppedEvent) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open the backend and start the writer (idempotent)."""
+        if self._writer_task is not None:
+            return
+        await self._backend.open()
+        self._closing = False
+        self._wake = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._writer_task = asyncio.create_task(self._write_loop(), name="hikaripersist writer")
+        if self._pending:
+            self._wake.set()
+
+    async def close(self) -> None:
+        """Write everything queued, stop the writer and close the backend (idempotent)."""
+        task = self._writer_task
+        if task is None:
+            if self._backend.is_open:
+                await self._backend.close()
+            return
+        self._closing = True
+        assert self._wake is not None
+        self._wake.set()
+        try:
+            await task
+        finally:
+            self._writer_task = None
+            await self._backend.close()
+            for _, waiter in self._flush_waiters:
+                if not waiter.done():
+                    waiter.set_exception(BackendError("the cache closed before this write was committed"))
+            self._flush_waiters.clear()
+
+    async def __aenter__(self) -> Cache:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def flush(self) -> None:
+        """Return once everything received so far is durable."""
+        target = self._submitted
+        if self._committed >= target:
+            return
+        if self._writer_task is None:
+            msg = "the cache is not open; nothing can be flushed"
+            raise BackendError(msg)
+        waiter = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append((target, waiter))
+        assert self._wake is not None
+        self._wake.set()
+        await waiter
+
+    # --- intake ---------------------------------------------------------------------------------
+
+    def _subscribe(self, event_type: type[hikari.Event]) -> None:
+        if event_type in self._subscribed or issubclass(event_type, (events_.Confirmed, events_.PersistEvent)):
+            return
+        self._subscribed.add(event_type)
+        self._bot.event_manager.subscribe(event_type, self._on_event)
+
+    async def _on_event(self, event: hikari.Event) -> None:
+        # hikari calls this once per subscribed type the event dispatches as; the tasks for one
+        # event run back to back, so comparing with the previous event removes duplicates.
+        if event is self._last_event:
+            return
+        self._last_event = event
+        self._submitted += 1
+        self._pending.append((self._submitted, event))
+        if self._wake is not None:
+            self._wake.set()
+        # Backpressure: wait (after queueing, so order is kept) while the writer is far behind.
+        if self._space is not None and len(self._pending) >= self._max_pending:
+            self._space.clear()
+            await self._space.wait()
+
+    # --- writer -----------------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        assert self._wake is not None
+        backend = self._backend
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if len(self._pending) < backend.batch_size and not self._closing and not self._flush_waiters:
+                # Give a batch a moment to fill; a flush request cuts the wait short.
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), backend.flush_interval)
+            count = min(len(self._pending), backend.batch_size)
+            batch = [self._pending[i] for i in range(count)]
+            started = time.perf_counter()
+            try:
+                result = await backend.write([e for _, e in batch], rule=self._rule)
+            except Exception:
+                # The whole transaction failed (disk full, lost connection): keep the batch and retry.
+                _LOGGER.exception("writing a batch of %s events to %s failed; retrying", count, backend.name)
+                await asyncio.sleep(1.0)
+                if self._closing and not backend.is_open:
+                    return
+                continue
+            self._last_flush_latency = time.perf_counter() - started
+            for _ in range(count):
+                self._pending.popleft()
+            self._committed = batch[-1][0]
+            self._after_commit([e for _, e in batch], result.errors)
+            if self._space is not None and len(self._pending) < self._max_pending // 2:
+                self._space.set()
+
+    def _after_commit(self, batch: Sequence[hikari.Event], errors: Sequence[BaseException | None]) -> None:
+        still_waiting: list[tuple[int, asyncio.Future[None]]] = []
+        for target, waiter in self._flush_waiters:
+            if target <= self._committed:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                still_waiting.append((target, waiter))
+        self._flush_waiters = still_waiting
+        manager = self._bot.event_manager
+        for event, error in zip(batch, errors):
+            if error is None:
+                manager.dispatch(events_.confirmed_type(type(event))(event))
+
+    # --- listeners (the original library's API) -----------------------------------------------------
+
+    @typing.overload
+    def listen(self, event: type[_EventT] | None = None, *, confirm: bool = False) -> Callable[[_CallbackT], _CallbackT]: ...
+
+    @typing.overload
+    def listen(self, event: _CallbackT, *, confirm: bool = False) -> _CallbackT: ...
+
+    def listen(self, event: typing.Any = None, *, confirm: bool = False) -> typing.Any:
+        """Register a listener; with ``confirm=True`` it runs only after the event's writes committed.
+
+        The event type comes from ``event`` or the first parameter's annotation; base classes work
+        as in hikari (a listener of `hikari.GuildEvent` receives every guild event once).
+        """
+        if callable(event) and not isinstance(event, type):
+            self.subscribe(_annotation_type(event), event, confirm=confirm)
+            return event
+
+        def decorator(callback: _CallbackT) -> _CallbackT:
+            event_type = event if event is not None else _annotation_type(callback)
+            self.subscribe(event_type, callback, confirm=confirm)
+            return callback
+
+        return decorator
+
+    def subscribe(
+        self, event: type[_EventT], callback: Callable[[_EventT], Awaitable[None]], *, confirm: bool = False
+    ) -> None:
+        """Subscribe ``callback`` to ``event`` (after commit when ``confirm``)."""
+        if not inspect.iscoroutinefunction(callback) and not inspect.iscoroutinefunction(
+            getattr(callback, "__call__", None)  # noqa: B004
+        ):
+            msg = "listeners must be coroutine functions"
+            raise TypeError(msg)
+        if not confirm:
+            self._bot.event_manager.subscribe(event, callback)
+            return
+        confirmed = events_.confirmed_type(event)
+
+        async def unwrap(confirmed_event: events_.Confirmed[_EventT]) -> None:
+            await callback(confirmed_event.event)
+
+        unwrap.__name__ = getattr(callback, "__name__", "listener")
+        self._confirm_wrappers[(event, callback)] = unwrap
+        self._bot.event_manager.subscribe(confirmed, unwrap)
+
+    def unsubscribe(self, event: type[_EventT], callback: Callable[[_EventT], Awaitable[None]]) -> None:
+        """Remove a listener added with [`listen`][] or [`subscribe`][]."""
+        wrapper = self._confirm_wrappers.pop((event, callback), None)
+        if wrapper is not None:
+            self._bot.event_manager.unsubscribe(events_.confirmed_type(event), wrapper)
+        else:
+            self._bot.event_manager.unsubscribe(event, callback)
+
+    # --- maintenance ----------------------------------------------------------------------------------
+
+    async def backup(self, path: str | os.PathLike[str]) -> None:
+        """Write a consistent copy of the store to ``path`` (everything received so far included)."""
+        await self.flush()
+        backup = getattr(self._backend, "backup", None)
+        if backup is None:
+            msg = f"{self._backend.name} does not support backups"
+            raise BackendError(msg)
+        await backup(path)
+
+    async def stats(self) -> dict[str, int]:
+        """Rows per kind."""
+        return {name: await query.count() for name, query in self._queries.items()}
+
+
+def _annotation_type(callback: Callable[..., typing.Any]) -> type[hikari.Event]:
+    try:
+        signature = inspect.signature(callback, eval_str=True)
+    except (NameError, TypeError) as exc:
+        msg = f"cannot resolve the event type annotation of {callback!r}: {exc}"
+        raise TypeError(msg) from exc
+    params = list(signature.parameters.values())
+    if not params or params[0].annotation is inspect.Parameter.empty:
+        msg = f"{callback!r} needs an event type: pass it to listen() or annotate the first parameter"
+        raise TypeError(msg)
+    annotation = params[0].annotation
+    if not (isinstance(annotation, type) and issubclass(annotation, hikari.Event)):
+        msg = f"the first parameter of {callback!r} must be annotated with a hikari event type"
+        raise TypeError(msg)
+    return annotation

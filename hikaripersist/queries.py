@@ -1,0 +1,401 @@
+"""Async queries over the stored entities, returning native hikari objects."""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = (
+    "ChannelQuery",
+    "EmojiQuery",
+    "GuildQuery",
+    "InviteQuery",
+    "MemberQuery",
+    "MessageQuery",
+    "PresenceQuery",
+    "Query",
+    "RoleQuery",
+    "StickerQuery",
+    "ThreadQuery",
+    "UserQuery",
+    "VoiceStateQuery",
+)
+
+import enum
+import inspect
+import typing
+
+import hikari
+
+from hikaripersist._internal import reader as reader_
+from hikaripersist.iterator import CacheIterator
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+
+    from hikaripersist.backend import Backend, Row
+
+_T = typing.TypeVar("_T")
+_Builder = typing.Callable[["reader_.Reader", "Row"], typing.Any]
+
+
+class _Spec(typing.NamedTuple):
+    select: str
+    alias: str
+    keys: tuple[str, ...]
+    columns: Mapping[str, str]
+    base_where: str
+    order_by: str
+    build: _Builder
+
+
+def _sql_value(value: object) -> object:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, hikari.Unique):
+        return int(value.id)
+    if isinstance(value, int):
+        return int(value)
+    if value is None or isinstance(value, (str, float)):
+        return value
+    msg = f"cannot filter on a value of type {type(value).__name__}"
+    raise TypeError(msg)
+
+
+class _Source(typing.Generic[_T]):
+    """A lazy database-backed row source that the iterator can push limits and counts into."""
+
+    __slots__: typing.Sequence[str] = ("_limit", "_params", "_query", "_where")
+
+    def __init__(self, query: Query[_T], where: str, params: Sequence[object], limit: int | None = None) -> None:
+        self._query = query
+        self._where = where
+        self._params = params
+        self._limit = limit
+
+    def with_limit(self, n: int) -> _Source[_T]:
+        limit = n if self._limit is None else min(n, self._limit)
+        return _Source(self._query, self._where, self._params, limit)
+
+    async def count(self) -> int:
+        spec = self._query._spec
+        sql = f"SELECT COUNT(*) FROM ({spec.select}{self._where}"
+        if self._limit is not None:
+            sql += f" LIMIT {int(self._limit)}"
+        return int(await self._query._backend.scalar(sql + ")", self._params) or 0)
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[_T]:
+        spec = self._query._spec
+        sql = f"{spec.select}{self._where} ORDER BY {spec.order_by}"
+        if self._limit is not None:
+            sql += f" LIMIT {int(self._limit)}"
+        reader = self._query._reader()
+        async for chunk in self._query._backend.fetch(sql, self._params):
+            for row in chunk:
+                built = spec.build(reader, row)
+                yield await built if inspect.isawaitable(built) else built
+
+
+class Query(typing.Generic[_T]):
+    """Queries over one kind of stored entity.
+
+    Every filter runs in the database; values are always bound parameters.
+    """
+
+    __slots__: typing.Sequence[str] = ("_app", "_backend_getter", "_spec")
+
+    def __init__(
+        self, backend: Callable[[], Backend], app: hikari.RESTAware | None, spec: _Spec
+    ) -> None:
+        self._backend_getter = backend
+        self._app = app
+        self._spec = spec
+
+    @property
+    def _backend(self) -> Backend:
+        return self._backend_getter()
+
+    def _reader(self) -> reader_.Reader:
+        return reader_.Reader(self._backend, self._app)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Names accepted by [`where`][] and [`count`][]."""
+        return tuple(self._spec.columns)
+
+    def _compile(self, filters: Mapping[str, object]) -> tuple[str, list[object]]:
+        clauses: list[str] = [self._spec.base_where] if self._spec.base_where else []
+        params: list[object] = []
+        for name, value in filters.items():
+            column = self._spec.columns.get(name)
+            if column is None:
+                msg = f"cannot filter on {name!r}; known fields: {', '.join(self._spec.columns)}"
+                raise TypeError(msg)
+            if value is None:
+                clauses.append(f"{column} IS NULL")
+            else:
+                clauses.append(f"{column} = ?")
+                params.append(_sql_value(value))
+        return ((" WHERE " + " AND ".join(clauses)) if clauses else ""), params
+
+    async def _get(self, **keys: object) -> _T | None:
+        where = " WHERE " + " AND ".join(f"{self._spec.alias}.{k} = ?" for k in keys)
+        row = await self._backend.fetch_one(self._spec.select + where, [_sql_value(v) for v in keys.values()])
+        if row is None:
+            return None
+        built = self._spec.build(self._reader(), row)
+        return await built if inspect.isawaitable(built) else built
+
+    def all(self) -> CacheIterator[_T]:
+        """Iterate over every stored entity of this kind, lazily, in key order."""
+        return self.where()
+
+    def where(self, **filters: object) -> CacheIterator[_T]:
+        """Iterate over the entities whose fields equal the given values.
+
+        Raises
+        ------
+        TypeError
+            If a field is unknown or a value cannot be compared in the database.
+        """
+        where, params = self._compile(filters)
+        return CacheIterator(_Source(self, where, params))
+
+    async def count(self, **filters: object) -> int:
+        """Count the entities matching ``filters`` without building them."""
+        where, params = self._compile(filters)
+        return await _Source(self, where, params).count()
+
+    async def exists(self, **filters: object) -> bool:
+        """Whether any entity matches ``filters``."""
+        where, params = self._compile(filters)
+        return await _Source(self, where, params, 1).count() > 0
+
+
+def _plain(reader: reader_.Reader, row: Row) -> typing.Any:
+    return reader.build_plain(row)
+
+
+def _cols(alias: str, *names: str, **renamed: str) -> dict[str, str]:
+    columns = {n: f"{alias}.{n}" for n in names}
+    columns.update({public: f"{alias}.{col}" for public, col in renamed.items()})
+    return columns
+
+
+def _member(reader: reader_.Reader, row: Row) -> hikari.Member:
+    return reader.build_member(row)
+
+
+def _voice(reader: reader_.Reader, row: Row) -> Awaitable[hikari.VoiceState]:
+    return reader.build_voice_state(row)
+
+
+def _owned(reader: reader_.Reader, row: Row) -> Awaitable[typing.Any]:
+    return reader.build_owned(row)
+
+
+def _invite(reader: reader_.Reader, row: Row) -> Awaitable[hikari.InviteWithMetadata]:
+    return reader.build_invite(row)
+
+
+def _message(reader: reader_.Reader, row: Row) -> Awaitable[hikari.Message]:
+    return reader.build_message(row)
+
+
+GUILDS = _Spec(
+    "SELECT g.data FROM guilds g", "g", ("id",),
+    _cols("g", "id", "name", "owner_id", "is_available"), "", "g.id", _plain,
+)  # fmt: skip
+CHANNELS = _Spec(
+    "SELECT c.data FROM channels c", "c", ("id",),
+    _cols("c", "id", "guild_id", "parent_id", "type", "name", "position"), "", "c.id", _plain,
+)  # fmt: skip
+THREADS = _Spec(
+    "SELECT t.data FROM threads t", "t", ("id",),
+    _cols("t", "id", "guild_id", "parent_id", "owner_id", "type", "name"), "", "t.id", _plain,
+)  # fmt: skip
+ROLES = _Spec(
+    "SELECT r.data FROM roles r", "r", ("id",), _cols("r", "id", "guild_id", "name", "position"), "", "r.id", _plain
+)
+USERS = _Spec(
+    "SELECT u.data FROM users u", "u", ("id",),
+    _cols("u", "id", "username", "global_name", "is_bot"), "u.in_cache = 1", "u.id", _plain,
+)  # fmt: skip
+MEMBERS = _Spec(
+    reader_.MEMBER_SELECT, "m", ("guild_id", "user_id"),
+    _cols("m", "guild_id", "user_id", "nickname", "joined_at", member_id="user_id"), "m.is_deleted = 0",
+    "m.guild_id, m.user_id", _member,
+)  # fmt: skip
+EMOJIS = _Spec(
+    reader_.EMOJI_SELECT, "e", ("id",), _cols("e", "id", "guild_id", "name", "user_id"), "", "e.id", _owned
+)
+STICKERS = _Spec(
+    reader_.STICKER_SELECT, "s", ("id",), _cols("s", "id", "guild_id", "name", "user_id"), "", "s.id", _owned
+)
+PRESENCES = _Spec(
+    "SELECT p.data FROM presences p", "p", ("guild_id", "user_id"),
+    _cols("p", "guild_id", "user_id", "status"), "", "p.guild_id, p.user_id", _plain,
+)  # fmt: skip
+VOICE_STATES = _Spec(
+    reader_.VOICE_SELECT, "v", ("guild_id", "user_id"),
+    _cols("v", "guild_id", "user_id", "channel_id"), "", "v.guild_id, v.user_id", _voice,
+)  # fmt: skip
+MESSAGES = _Spec(
+    reader_.MESSAGE_SELECT, "m", ("id",),
+    _cols("m", "id", "channel_id", "guild_id", "author_id"), "", "m.id", _message,
+)  # fmt: skip
+INVITES = _Spec(
+    reader_.INVITE_SELECT, "i", ("code",),
+    _cols("i", "code", "guild_id", "channel_id", "inviter_id", "target_user_id"), "", "i.code", _invite,
+)  # fmt: skip
+
+
+class GuildQuery(Query[hikari.GatewayGuild]):
+    """Stored guilds, available or not."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False) -> hikari.GatewayGuild | None:  # noqa: A002
+        """Return the stored guild ``id``.
+
+        With ``fetch_if_missing``, a guild not stored is fetched over REST (as a ``RESTGuild``,
+        which hikari never caches; so it is returned but not stored).
+        """
+        guild = await self._get(id=int(id))
+        if guild is None and fetch_if_missing and isinstance(self._app, hikari.RESTAware):
+            return typing.cast("hikari.GatewayGuild", await self._app.rest.fetch_guild(id))
+        return guild
+
+
+class ChannelQuery(Query[hikari.PermissibleGuildChannel]):
+    """Stored guild channels (threads are in ``cache.threads``)."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(
+        self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False  # noqa: A002
+    ) -> hikari.PermissibleGuildChannel | None:
+        """Return the stored guild channel ``id`` (optionally fetched over REST when missing)."""
+        channel = await self._get(id=int(id))
+        if channel is None and fetch_if_missing and isinstance(self._app, hikari.RESTAware):
+            fetched = await self._app.rest.fetch_channel(id)
+            if isinstance(fetched, hikari.PermissibleGuildChannel):
+                return fetched
+        return channel
+
+
+class ThreadQuery(Query[hikari.GuildThreadChannel]):
+    """Stored threads."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.GuildThreadChannel | None:  # noqa: A002
+        """Return the stored thread ``id``."""
+        return await self._get(id=int(id))
+
+
+class RoleQuery(Query[hikari.Role]):
+    """Stored roles."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(
+        self, *, id: hikari.Snowflakeish, guild_id_if_missing: hikari.Snowflakeish | None = None  # noqa: A002
+    ) -> hikari.Role | None:
+        """Return the stored role ``id``; with ``guild_id_if_missing``, fetch the guild's roles over REST."""
+        role = await self._get(id=int(id))
+        if role is None and guild_id_if_missing is not None and isinstance(self._app, hikari.RESTAware):
+            for candidate in await self._app.rest.fetch_roles(guild_id_if_missing):
+                if candidate.id == int(id):
+                    return candidate
+        return role
+
+
+class MemberQuery(Query[hikari.Member]):
+    """Stored guild members, with their latest user data."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(
+        self, *, guild_id: hikari.Snowflakeish, member_id: hikari.Snowflakeish, fetch_if_missing: bool = False
+    ) -> hikari.Member | None:
+        """Return the member ``member_id`` of guild ``guild_id`` (optionally fetched over REST)."""
+        member = await self._get(guild_id=int(guild_id), user_id=int(member_id))
+        if member is None and fetch_if_missing and isinstance(self._app, hikari.RESTAware):
+            return await self._app.rest.fetch_member(guild_id, member_id)
+        return member
+
+
+class UserQuery(Query[hikari.User]):
+    """Users that hikari's cache would hold (referenced by a member, emoji, message...)."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.User | None:  # noqa: A002
+        """Return the stored user ``id``."""
+        row = await self._backend.fetch_one("SELECT data FROM users WHERE id = ? AND in_cache = 1", (int(id),))
+        return self._reader().build_plain(row) if row is not None else None
+
+
+class EmojiQuery(Query[hikari.KnownCustomEmoji]):
+    """Stored custom emojis of guilds."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.KnownCustomEmoji | None:  # noqa: A002
+        """Return the stored emoji ``id``."""
+        return await self._get(id=int(id))
+
+
+class StickerQuery(Query[hikari.GuildSticker]):
+    """Stored guild stickers."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.GuildSticker | None:  # noqa: A002
+        """Return the stored sticker ``id``."""
+        return await self._get(id=int(id))
+
+
+class PresenceQuery(Query[hikari.MemberPresence]):
+    """Stored member presences."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(
+        self, *, guild_id: hikari.Snowflakeish, user_id: hikari.Snowflakeish
+    ) -> hikari.MemberPresence | None:
+        """Return the presence of ``user_id`` in ``guild_id``."""
+        return await self._get(guild_id=int(guild_id), user_id=int(user_id))
+
+
+class VoiceStateQuery(Query[hikari.VoiceState]):
+    """Stored voice states."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(self, *, guild_id: hikari.Snowflakeish, user_id: hikari.Snowflakeish) -> hikari.VoiceState | None:
+        """Return the voice state of ``user_id`` in ``guild_id``."""
+        return await self._get(guild_id=int(guild_id), user_id=int(user_id))
+
+
+class MessageQuery(Query[hikari.Message]):
+    """Stored messages (including those kept because a stored reply references them)."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.Message | None:  # noqa: A002
+        """Return the stored message ``id``."""
+        return await self._get(id=int(id))
+
+
+class InviteQuery(Query[hikari.InviteWithMetadata]):
+    """Stored invites."""
+
+    __slots__: typing.Sequence[str] = ()
+
+    async def get(self, *, code: str) -> hikari.InviteWithMetadata | None:
+        """Return the stored invite ``code``."""
+        return await self._get(code=code)

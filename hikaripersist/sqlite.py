@@ -1,0 +1,329 @@
+"""The embedded SQLite backend (the default)."""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = ("SQLiteBackend",)
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import pathlib
+import sqlite3
+import typing
+
+import aiosqlite
+
+from hikaripersist._internal import engine as engine_
+from hikaripersist._internal import schema
+from hikaripersist.backend import Backend, BackendError, Row, SchemaError, WriteResult
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    import hikari
+
+    from hikaripersist.rules import Rule
+
+_LOGGER = logging.getLogger("hikaripersist.sqlite")
+_APPLICATION_ID: typing.Final[int] = 0x48505354  # "HPST": marks files written by hikari-persist
+
+
+class SQLiteBackend(Backend):
+    """Store the cache in an SQLite database file (WAL mode).
+
+    Parameters
+    ----------
+    filepath
+        The database file; created with its parent folder if missing. ``":memory:"`` keeps the
+        cache in memory (optionally copied to ``backup_path`` every ``backup_interval`` seconds).
+    batch_size
+        Most events written in one transaction.
+    flush_interval
+        Seconds the writer waits for a batch to fill before writing what it has.
+    backup_interval
+        With an in-memory database, seconds between copies to ``backup_path`` (0 disables).
+    backup_path
+        Where in-memory databases are copied to.
+
+    Raises
+    ------
+    hikaripersist.BackendError
+        From [`open`][] when the file cannot be opened or is not a database.
+    hikaripersist.SchemaError
+        From [`open`][] when the file was written by a newer version or by something else.
+    """
+
+    __slots__: typing.Sequence[str] = (
+        "_backup_interval",
+        "_backup_path",
+        "_backup_task",
+        "_batch_size",
+        "_executor",
+        "_flush_interval",
+        "_path",
+        "_reader",
+        "_writer",
+    )
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike[str],
+        *,
+        batch_size: int = 1000,
+        flush_interval: float = 0.05,
+        backup_interval: float = 0,
+        backup_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            msg = "batch_size must be at least 1"
+            raise ValueError(msg)
+        if flush_interval < 0:
+            msg = "flush_interval cannot be negative"
+            raise ValueError(msg)
+        self._path = str(filepath)
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._backup_interval = backup_interval
+        self._backup_path = str(backup_path) if backup_path is not None else None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._backup_task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"SQLite database {self._path!r}"
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @property
+    def flush_interval(self) -> float:
+        return self._flush_interval
+
+    # --- lifetime ---------------------------------------------------------------------------
+
+    def _uri(self) -> str:
+        if self._path == ":memory:":
+            # A named shared in-memory database lets the reader see the writer's data.
+            return f"file:hikaripersist-{id(self)}?mode=memory&cache=shared"
+        return pathlib.Path(self._path).absolute().as_uri()
+
+    def _open_writer(self) -> sqlite3.Connection:
+        if self._path != ":memory:":
+            pathlib.Path(self._path).absolute().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(self._uri(), uri=True, isolation_level=None, check_same_thread=False, timeout=10)
+        except sqlite3.Error as exc:
+            msg = f"cannot open {self.name}: {exc}"
+            raise BackendError(msg) from exc
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=OFF")
+            _prepare_schema(db, self.name)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    async def open(self) -> None:
+        if self.is_open:
+            return
+        loop = asyncio.get_running_loop()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hikaripersist-sqlite")
+        try:
+            self._writer = await loop.run_in_executor(self._executor, self._open_writer)
+            self._reader = await aiosqlite.connect(self._uri(), uri=True, isolation_level=None)
+            await self._reader.execute("PRAGMA query_only=ON")
+        except BaseException:
+            await self.close()
+            raise
+        if self._path == ":memory:" and self._backup_interval > 0 and self._backup_path:
+            self._backup_task = asyncio.create_task(self._backup_loop(), name="hikaripersist sqlite backup")
+
+    async def close(self) -> None:
+        if self._backup_task is not None:
+            self._backup_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._backup_task
+            self._backup_task = None
+            await self.backup(self._backup_path or "")
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()
+        if self._writer is not None and self._executor is not None:
+            writer, self._writer = self._writer, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, _close_writer, writer)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    async def _backup_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._backup_interval)
+            await self.backup(self._backup_path or "")
+
+    async def backup(self, path: str | os.PathLike[str]) -> None:
+        """Copy a consistent snapshot of the database to ``path`` (SQLite's online backup)."""
+        if not path:
+            return
+        db = self._require_writer()
+
+        def run() -> None:
+            target = sqlite3.connect(str(path))
+            try:
+                db.backup(target)
+            finally:
+                target.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    def _require_writer(self) -> sqlite3.Connection:
+        if self._writer is None:
+            msg = f"{self.name} is not open"
+            raise BackendError(msg)
+        return self._writer
+
+    def _require_reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            msg = f"{self.name} is not open"
+            raise BackendError(msg)
+        return self._reader
+
+    # --- writing ------------------------------------------------------------------------------
+
+    async def write(self, batch: Sequence[hikari.Event], *, rule: Rule | None) -> WriteResult:
+        db = self._require_writer()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, _apply_batch, db, batch, rule)
+
+    async def run_sync(self, fn: typing.Callable[[sqlite3.Connection], typing.Any]) -> typing.Any:
+        """Run ``fn(connection)`` in the writer thread, inside a transaction."""
+        db = self._require_writer()
+
+        def run() -> typing.Any:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def fetch(
+        self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500
+    ) -> AsyncIterator[list[Row]]:
+        reader = self._require_reader()
+        # A read transaction pins one WAL snapshot for the whole iteration.
+        async with reader.execute(sql, tuple(params)) as cursor:
+            while rows := await cursor.fetchmany(chunk):
+                yield [tuple(r) for r in rows]
+
+    async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
+        reader = self._require_reader()
+        async with reader.execute(sql, tuple(params)) as cursor:
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def schema_version(self) -> int:
+        return int(await self.scalar("SELECT value FROM meta WHERE key = 'schema_version'") or 0)
+
+
+def _close_writer(db: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        db.execute("PRAGMA optimize")
+    db.close()
+
+
+def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
+    """Create, check or migrate the schema of a freshly opened database."""
+    try:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        msg = f"{name} is not a usable SQLite database ({exc}); refusing to touch it"
+        raise SchemaError(msg) from exc
+
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not tables:
+            for statement in schema.create_statements():
+                db.execute(statement)
+            db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),)
+            )
+        else:
+            if app_id != _APPLICATION_ID or "meta" not in tables:
+                msg = f"{name} holds tables that hikari-persist did not write; refusing to touch it"
+                raise SchemaError(msg)
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > schema.SCHEMA_VERSION:
+                msg = (
+                    f"{name} was written by a newer hikari-persist (schema {version}, this version reads up to"
+                    f" {schema.SCHEMA_VERSION}); upgrade hikari-persist or use another file"
+                )
+                raise SchemaError(msg)
+            for migration in schema.MIGRATIONS:
+                if migration.version <= version:
+                    continue
+                _LOGGER.info("migrating %s from schema %s to %s", name, version, migration.version)
+                for statement in migration.statements:
+                    db.execute(statement)
+                version = migration.version
+            # Tables or indexes added without a data migration.
+            for statement in schema.create_statements():
+                db.execute(statement)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+_reported: set[str] = set()
+
+
+def _apply_batch(db: sqlite3.Connection, batch: Sequence[hikari.Event], rule: Rule | None) -> WriteResult:
+    engine = engine_.Engine(db, rule=rule)
+    errors: list[BaseException | None] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for event in batch:
+            db.execute("SAVEPOINT ev")
+            try:
+                engine.apply(event)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not sink its batch
+                db.execute("ROLLBACK TO ev")
+                errors.append(exc)
+                name = type(event).__name__
+                if name not in _reported:
+                    _reported.add(name)
+                    _LOGGER.exception("could not store %s; skipping it (logged once per event type)", name)
+            else:
+                errors.append(None)
+            db.execute("RELEASE ev")
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    return WriteResult(errors)
