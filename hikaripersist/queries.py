@@ -192,11 +192,11 @@ def _voice(reader: reader_.Reader, row: Row) -> Awaitable[hikari.VoiceState]:
     return reader.build_voice_state(row)
 
 
-def _owned(reader: reader_.Reader, row: Row) -> Awaitable[typing.Any]:
+def _owned(reader: reader_.Reader, row: Row) -> typing.Any:
     return reader.build_owned(row)
 
 
-def _invite(reader: reader_.Reader, row: Row) -> Awaitable[hikari.InviteWithMetadata]:
+def _invite(reader: reader_.Reader, row: Row) -> hikari.InviteWithMetadata:
     return reader.build_invite(row)
 
 
@@ -232,7 +232,7 @@ EMOJIS = _Spec(
     reader_.EMOJI_SELECT, "e", ("id",), _cols("e", "id", "guild_id", "name", "user_id"), "", "e.id", _owned
 )
 STICKERS = _Spec(
-    reader_.STICKER_SELECT, "s", ("id",), _cols("s", "id", "guild_id", "name", "user_id"), "", "s.id", _owned
+    reader_.STICKER_SELECT, "st", ("id",), _cols("st", "id", "guild_id", "name", "user_id"), "", "st.id", _owned
 )
 PRESENCES = _Spec(
     "SELECT p.data FROM presences p", "p", ("guild_id", "user_id"),

@@ -6,6 +6,7 @@ import datetime
 import json
 import pathlib
 import sys
+import types
 import typing
 
 import attrs
@@ -594,6 +595,15 @@ def test_supported_values_round_trip_with_their_types(value: object, bot: hikari
         assert repr(decoded) == repr(value)
 
 
+def test_other_mappings_are_stored_as_dicts(bot: hikari.GatewayBot) -> None:
+    view = types.MappingProxyType({hikari.Snowflake(1): "a"})
+
+    decoded: object = round_trip(view, bot)
+
+    assert_deep_equal(view, decoded)
+    assert type(decoded) is dict
+
+
 def test_encoded_member_format(factory: entity_factory.EntityFactoryImpl) -> None:
     member = only(guild_definition(factory).members())
 
@@ -762,6 +772,20 @@ def test_unknown_or_disallowed_tags_are_refused(data: object, bot: hikari.Gatewa
 def test_malformed_data_raises_value_error(data: object, bot: hikari.GatewayBot) -> None:
     with pytest.raises(ValueError, match=r"malformed|expects|must be"):
         codec.decode(data, bot)
+
+
+def test_stdlib_json_fallback_round_trips(
+    monkeypatch: pytest.MonkeyPatch, bot: hikari.GatewayBot, factory: entity_factory.EntityFactoryImpl
+) -> None:
+    monkeypatch.setitem(sys.modules, "orjson", None)  # makes `import orjson` fail
+    dumps, loads = codec._json_backend()
+    message = factory.deserialize_message(rich_message_payload())
+
+    raw = dumps(codec.encode(message))
+
+    assert dumps is not codec._dumps
+    assert_deep_equal(message, codec.decode(loads(raw), bot))
+    assert_deep_equal(message, codec.loads(raw, bot))  # and orjson reads what json wrote
 
 
 def test_invalid_json_raises_value_error(bot: hikari.GatewayBot) -> None:

@@ -28,7 +28,8 @@ JSON scalars pass through: ``str``, ``float``, ``bool`` and ``None``.  A bare JS
 ``{"b": "base64"}`` / ``{"p": ""}`` `bytes` / `pathlib.Path` (inside `hikari.files` resources)
 =================================  ==========================================================
 
-Decoding only ever instantiates the types above and classes defined in ``hikari.*`` modules,
+Other mappings (read-only views) are stored as dicts; non-finite floats are not supported (JSON has
+none).  Decoding only ever instantiates the types above and classes defined in ``hikari.*`` modules,
 looked up in a registry built from hikari's already-imported modules, never from a module path
 found in the data.  Malformed data and unknown tags raise `ValueError`.
 """
@@ -78,15 +79,14 @@ _UTC = datetime.timezone.utc
 _timedelta = datetime.timedelta
 _Snowflake = snowflakes.Snowflake
 _NoneType = type(None)
-# Module prefixes whose non-attrs classes are machinery (clients, caches, iterators), not data.
 # hikari's enum and flag metaclasses (private, and hidden from type checkers behind stdlib enum).
 _ENUM_METAS: tuple[type[typing.Any], ...] = (type(hikari_enums.Enum), type(hikari_enums.Flag))
+# Module prefixes whose non-attrs classes are machinery (clients, caches, iterators), not data.
 _MACHINERY_MODULES = ("hikari.impl.", "hikari.api.", "hikari.internal.", "hikari.iterators")
-
-# Stored as is: JSON scalars, and Snowflake as a bare int (bare ints decode as Snowflake).
 _FACTORY = typing.cast("type[typing.Any]", attrs.Factory)  # a class, though typed as a function
 # `type` with a declared result, so that values typed Any give a known type to pyright.
 _type: Callable[[typing.Any], type[typing.Any]] = type
+# Stored as is: JSON scalars, and Snowflake as a bare int (bare ints decode as Snowflake).
 _PASSTHROUGH: frozenset[type[typing.Any]] = frozenset({str, _NoneType, bool, float, _Snowflake})
 
 
@@ -100,10 +100,9 @@ _MISSING = _Missing()
 class _ClassSpec:
     """What the codec knows about one hikari class, built once per class."""
 
-    __slots__ = ("app_names", "cls", "defaults", "field_set", "getter", "names", "tag")
+    __slots__ = ("app_names", "defaults", "field_set", "getter", "names", "tag")
 
     def __init__(self, cls: type[typing.Any], tag: str) -> None:
-        self.cls = cls
         self.tag = tag
         # (name, default value, factory taking the new instance or None) for fields missing in data.
         defaults: list[tuple[str, typing.Any, Callable[[typing.Any], typing.Any] | None]] = []
@@ -340,18 +339,20 @@ def _make_encoder(value: typing.Any) -> _Encoder:
     tp = _type(value)
     encoder: _Encoder
     tag = _tag_of(tp)
+    # Only classes the decoder can find again under the same tag.
+    known = tag is not None and _lookup_class(tag) is tp
     if _is_app_class(tp):
         encoder = _encode_app
-    elif tag is not None and _is_scalar_class(tp) and _lookup_class(tag) is tp:
-        encoder = _scalar_encoder(tag, tp)
-    elif tag is not None:
+    elif known and _is_scalar_class(tp):
+        encoder = _scalar_encoder(typing.cast("str", tag), tp)
+    elif known and _is_instance_class(tp):
         encoder = _instance_encoder(_spec_for(tp))
     elif isinstance(value, pathlib.PurePath):
         encoder = _encode_path
     elif isinstance(value, traits.RESTAware):
         encoder = _encode_app  # an application that only implements the protocol
     elif isinstance(value, Mapping):
-        # Read-only views (such as hikari's cache mapping views) are stored as dicts.
+        # Read-only views (such as hikari's cache mapping views) are stored as plain dicts.
         encoder = _encode_mapping
     else:
         msg = f"cannot encode value of type {tp.__module__}.{tp.__qualname__}"
@@ -585,35 +586,44 @@ def _make_instance_decoder(tag: str) -> _Decoder:
     new = typing.cast("Callable[[type[typing.Any]], typing.Any]", cls.__new__)
     # Builtin setattr is twice as fast as object.__setattr__, which only frozen classes need.
     setattr_ = setattr if cls.__setattr__ is object.__setattr__ else object.__setattr__
+    names = spec.names
     field_set = spec.field_set
-    field_count = len(field_set)
+    stored_keys = field_set | {_CLASS_KEY}
     app_names = spec.app_names
     defaults = spec.defaults
     snowflake = _Snowflake
     decode_object = _decode_object
+    value_decoders = _VALUE_DECODERS
 
     def decode_instance(data: dict[str, typing.Any], app: typing.Any) -> typing.Any:
         obj = new(cls)
-        found = 0
-        for name, value in data.items():
-            if name in field_set:  # stored fields this hikari version lacks are dropped
+        if data.keys() == stored_keys:
+            # The common case, exactly this class's fields: the hot loop, with value tags inlined.
+            for name in names:
+                value = data[name]
                 tp = _type(value)
                 if tp is int:
                     value = snowflake(value)
                 elif tp is dict:
-                    value = decode_object(value, app)
+                    if len(value) == 1:
+                        ((key, raw),) = value.items()
+                        decoder = value_decoders.get(key)
+                        value = decode_object(value, app) if decoder is None else decoder(raw, app)
+                    else:
+                        value = decode_object(value, app)
                 elif not (tp is str or value is None or tp is bool or tp is float or tp is snowflake):
                     value = _decode(value, app)
                 setattr_(obj, name, value)
-                found += 1
-        if app_names:
-            for name in app_names:
-                setattr_(obj, name, app)
-        if found != field_count:
+        else:
+            for name, value in data.items():
+                if name in field_set:  # stored fields this hikari version lacks are dropped
+                    setattr_(obj, name, _decode(value, app))
             # Fields added by a newer hikari (or excluded on encode): attrs default, else None.
             for name, default, factory in defaults:
                 if name not in data:
                     setattr_(obj, name, default if factory is None else factory(obj))
+        for name in app_names:
+            setattr_(obj, name, app)
         return obj
 
     _INSTANCE_DECODERS[tag] = decode_instance

@@ -86,28 +86,53 @@ def _iso(value: datetime.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-# A user dropped from hikari's user mapping (`in_cache = 0`) may still be shown inside the members,
-# messages, ... that hold its record; setting it again starts a fresh record, as in hikari.
+# Users follow hikari's RefCell records. A user dropped from hikari's user mapping (`in_cache = 0`)
+# may still be shown by members, messages... that hold its record; setting the user again starts a
+# new record (`gen + 1`) while the old one lives on in `user_snapshots` for whoever still holds it.
+_SNAPSHOT_DROPPED_USER = (
+    "INSERT OR REPLACE INTO user_snapshots (id, gen, ref_count, data)"
+    " SELECT id, gen, ref_count, data FROM users WHERE id = ? AND in_cache = 0"
+)
 _UPSERT_USER = (
-    "INSERT INTO users (id, username, global_name, is_bot, ref_count, in_cache, data) VALUES (?, ?, ?, ?, 0, 1, ?)"
+    "INSERT INTO users (id, username, global_name, is_bot, ref_count, in_cache, gen, data)"
+    " VALUES (?, ?, ?, ?, 0, 1, 0, ?)"
     " ON CONFLICT (id) DO UPDATE SET username = excluded.username, global_name = excluded.global_name,"
     " is_bot = excluded.is_bot, data = excluded.data,"
-    " ref_count = CASE WHEN users.in_cache THEN users.ref_count ELSE 0 END, in_cache = 1"
+    " ref_count = CASE WHEN users.in_cache THEN users.ref_count ELSE 0 END,"
+    " gen = CASE WHEN users.in_cache THEN users.gen ELSE users.gen + 1 END, in_cache = 1"
 )
-# Physically delete a dropped user once nothing shows it any more.
+_CURRENT_GEN = "(SELECT gen FROM users WHERE id = ?)"
+# messages.mentions_known: unknown (UNDEFINED), shared user records in message_mentions, or
+# detached copies stored inside the message's data.
+_MENTIONS_UNDEFINED: typing.Final[int] = 0
+_MENTIONS_SHARED: typing.Final[int] = 1
+_MENTIONS_DETACHED: typing.Final[int] = 2
+# Whether anything still shows record `gen` of user `id`.
+_USER_RECORD_HELD = (
+    "EXISTS (SELECT 1 FROM members WHERE user_id = :id AND user_gen = :gen)"
+    " OR EXISTS (SELECT 1 FROM messages WHERE author_id = :id AND author_gen = :gen)"
+    " OR EXISTS (SELECT 1 FROM message_mentions WHERE user_id = :id AND user_gen = :gen)"
+    " OR EXISTS (SELECT 1 FROM emojis WHERE user_id = :id AND user_gen = :gen)"
+    " OR EXISTS (SELECT 1 FROM stickers WHERE user_id = :id AND user_gen = :gen)"
+    " OR EXISTS (SELECT 1 FROM invites WHERE inviter_id = :id AND inviter_gen = :gen)"
+    " OR EXISTS (SELECT 1 FROM invites WHERE target_user_id = :id AND target_user_gen = :gen)"
+)
+_PURGE_SNAPSHOTS = (
+    "DELETE FROM user_snapshots WHERE id = :id AND NOT ("
+    + _USER_RECORD_HELD.replace(":gen", "user_snapshots.gen")
+    + ")"
+)
 _PURGE_USER = (
-    "DELETE FROM users WHERE id = ? AND in_cache = 0"
-    " AND NOT EXISTS (SELECT 1 FROM members WHERE user_id = users.id)"
-    " AND NOT EXISTS (SELECT 1 FROM messages WHERE author_id = users.id)"
-    " AND NOT EXISTS (SELECT 1 FROM message_mentions WHERE user_id = users.id)"
-    " AND NOT EXISTS (SELECT 1 FROM emojis WHERE user_id = users.id)"
-    " AND NOT EXISTS (SELECT 1 FROM stickers WHERE user_id = users.id)"
-    " AND NOT EXISTS (SELECT 1 FROM invites WHERE inviter_id = users.id OR target_user_id = users.id)"
+    "DELETE FROM users WHERE id = :id AND in_cache = 0"
+    " AND NOT EXISTS (SELECT 1 FROM user_snapshots WHERE id = :id) AND NOT ("
+    + _USER_RECORD_HELD.replace(":gen", "users.gen")
+    + ")"
 )
 _UPSERT_MEMBER = (
-    "INSERT INTO members (guild_id, user_id, nickname, joined_at, ref_count, is_deleted, data)"
-    " VALUES (?, ?, ?, ?, 0, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET nickname = excluded.nickname,"
-    " joined_at = excluded.joined_at, data = excluded.data"
+    "INSERT INTO members (guild_id, user_id, user_gen, nickname, joined_at, ref_count, is_deleted, data)"
+    f" VALUES (?, ?, {_CURRENT_GEN}, ?, ?, 0, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
+    " user_gen = excluded.user_gen, nickname = excluded.nickname, joined_at = excluded.joined_at,"
+    " data = excluded.data"
 )
 
 
@@ -189,26 +214,46 @@ class Engine:
         return (int(user.id), user.username, user.global_name, int(user.is_bot), self._codec.dumps(user))
 
     def _set_user(self, user: hikari.User) -> None:
-        self._db.execute(_UPSERT_USER, self._user_row(user))
+        self._set_users((user,))
 
     def _set_users(self, users: Iterable[hikari.User]) -> None:
-        self._db.executemany(_UPSERT_USER, [self._user_row(u) for u in users])
+        rows = [self._user_row(u) for u in users]
+        self._db.executemany(_SNAPSHOT_DROPPED_USER, [(r[0],) for r in rows])
+        self._db.executemany(_UPSERT_USER, rows)
 
     def _incref_users(self, user_ids: Iterable[int], delta: int = 1) -> None:
+        """Count references to the current records of ``user_ids``."""
         self._db.executemany("UPDATE users SET ref_count = ref_count + ? WHERE id = ?", [(delta, i) for i in user_ids])
 
-    def _gc_users(self, user_ids: Sequence[int], *, decrement: int | None = None) -> None:
-        if not user_ids:
-            return
-        if decrement is not None:
-            self._incref_users(user_ids, -decrement)
-        doomed = [
-            (i,) for i in set(user_ids) if self._scalar("SELECT ref_count < 1 AND in_cache FROM users WHERE id = ?", (i,))
-        ]
-        if doomed:
-            self._db.executemany("UPDATE users SET in_cache = 0 WHERE id = ?", doomed)
-            self._db.executemany("DELETE FROM dm_channels WHERE user_id = ?", doomed)
-            self._db.executemany(_PURGE_USER, doomed)
+    def _gc_users(self, refs: Iterable[tuple[int, int]], *, decrement: int = 1) -> None:
+        """Port of ``_garbage_collect_user(record, decrement=...)`` for held ``(user id, gen)`` records."""
+        touched: set[int] = set()
+        for user_id, gen in refs:
+            current = self._db.execute("SELECT gen, in_cache FROM users WHERE id = ?", (user_id,)).fetchone()
+            if current is None:
+                continue
+            touched.add(user_id)
+            if gen == current[0]:
+                self._db.execute("UPDATE users SET ref_count = ref_count - ? WHERE id = ?", (decrement, user_id))
+                count = self._scalar("SELECT ref_count FROM users WHERE id = ?", (user_id,))
+            else:
+                self._db.execute(
+                    "UPDATE user_snapshots SET ref_count = ref_count - ? WHERE id = ? AND gen = ?",
+                    (decrement, user_id, gen),
+                )
+                count = self._scalar("SELECT ref_count FROM user_snapshots WHERE id = ? AND gen = ?", (user_id, gen))
+            # hikari drops the user *by id* when the record it was handed is unreferenced, even if
+            # that record was an older one: mirror it.
+            if (count is None or count < 1) and current[1]:
+                self._db.execute("UPDATE users SET in_cache = 0 WHERE id = ?", (user_id,))
+                self._db.execute("DELETE FROM dm_channels WHERE user_id = ?", (user_id,))
+        self._purge_users(touched)
+
+    def _purge_users(self, user_ids: Iterable[int]) -> None:
+        params = [{"id": i} for i in user_ids]
+        if params:
+            self._db.executemany(_PURGE_SNAPSHOTS, params)
+            self._db.executemany(_PURGE_USER, params)
 
     def _scalar(self, sql: str, params: _Params) -> typing.Any:
         row = self._db.execute(sql, params).fetchone()
@@ -432,12 +477,14 @@ class Engine:
                 new_user_ids.append(int(item.user.id))
         self._incref_users(new_user_ids)
         self._db.executemany(
-            f"INSERT OR REPLACE INTO {table} (id, guild_id, name, user_id, data) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT OR REPLACE INTO {table} (id, guild_id, name, user_id, user_gen, data)"  # noqa: S608
+            f" VALUES (?, ?, ?, ?, {_CURRENT_GEN}, ?)",
             [
                 (
                     int(i.id),
                     int(i.guild_id) if i.guild_id is not None else None,
                     i.name,
+                    int(i.user.id) if i.user else None,
                     int(i.user.id) if i.user else None,
                     self._codec.dumps(i, ("user",)),
                 )
@@ -446,15 +493,12 @@ class Engine:
         )
 
     def _clear_owned_for_guild(self, table: str, guild_id: int) -> None:
-        user_ids = [
-            r[0]
-            for r in self._db.execute(
-                f"SELECT user_id FROM {table} WHERE guild_id = ? AND user_id IS NOT NULL",  # noqa: S608
-                (guild_id,),
-            ).fetchall()
-        ]
+        held = self._db.execute(
+            f"SELECT user_id, user_gen FROM {table} WHERE guild_id = ? AND user_id IS NOT NULL",  # noqa: S608
+            (guild_id,),
+        ).fetchall()
         self._clear_guild(table, guild_id)
-        self._gc_users(user_ids, decrement=1)
+        self._gc_users(held)
 
     def _set_emojis(self, emojis: Iterable[hikari.KnownCustomEmoji]) -> None:
         self._set_owned("emojis", "emoji", list(emojis))
@@ -484,6 +528,7 @@ class Engine:
         return (
             int(member.guild_id),
             int(member.user.id),
+            int(member.user.id),
             member.nickname,
             _iso(member.joined_at),
             int(is_deleted),
@@ -495,15 +540,27 @@ class Engine:
         members = [m for m in members if self._allowed("member", m)]
         if not members:
             return
-        existing = {
-            r[0] for r in self._db.execute("SELECT user_id FROM members WHERE guild_id = ?", (guild_id,)).fetchall()
-        }
+        existing = self._existing_members(guild_id, [int(m.user.id) for m in members])
         self._set_users([m.user for m in members])
         self._incref_users([int(m.user.id) for m in members if int(m.user.id) not in existing])
         self._db.executemany(
             _UPSERT_MEMBER.replace("data = excluded.data", "data = excluded.data, is_deleted = 0"),
             [self._member_row(m, is_deleted=False) for m in members],
         )
+
+    def _existing_members(self, guild_id: int, user_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT user_id FROM members WHERE guild_id = ? AND user_id IN ({marks})",  # noqa: S608
+                    (guild_id, *chunk),
+                ).fetchall()
+            )
+        return found
 
     def _set_reference_member(self, member: hikari.Member) -> bool:
         """``_set_member(member, is_reference=True)``; return whether the member row was new."""
@@ -524,25 +581,22 @@ class Engine:
             self._db.execute(
                 "UPDATE members SET ref_count = ref_count - ? WHERE guild_id = ? AND user_id = ?", (decrement, *key)
             )
-        removable = self._scalar(
-            "SELECT ref_count < 1 AND is_deleted FROM members WHERE guild_id = ? AND user_id = ?", key
-        )
-        if not removable:
+        row = self._db.execute(
+            "SELECT ref_count < 1 AND is_deleted, user_gen FROM members WHERE guild_id = ? AND user_id = ?", key
+        ).fetchone()
+        if row is None or not row[0]:
             return False
         self._db.execute("DELETE FROM members WHERE guild_id = ? AND user_id = ?", key)
-        self._gc_users((user_id,), decrement=1)
+        self._gc_users(((user_id, row[1]),))
         return True
 
     def _clear_members_for_guild(self, guild_id: int) -> None:
         self._db.execute("UPDATE members SET is_deleted = 1 WHERE guild_id = ?", (guild_id,))
-        removable = [
-            r[0]
-            for r in self._db.execute(
-                "SELECT user_id FROM members WHERE guild_id = ? AND ref_count < 1", (guild_id,)
-            ).fetchall()
-        ]
+        removable = self._db.execute(
+            "SELECT user_id, user_gen FROM members WHERE guild_id = ? AND ref_count < 1", (guild_id,)
+        ).fetchall()
         self._db.execute("DELETE FROM members WHERE guild_id = ? AND ref_count < 1", (guild_id,))
-        self._gc_users(removable, decrement=1)
+        self._gc_users(removable)
 
     def _on_member_set(self, event: hikari.MemberCreateEvent | hikari.MemberUpdateEvent) -> None:
         member = event.member
@@ -652,13 +706,15 @@ class Engine:
                 if is_new:
                     self._incref_users((int(user.id),))
         self._db.execute(
-            "INSERT OR REPLACE INTO invites (code, guild_id, channel_id, inviter_id, target_user_id, expires_at, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO invites (code, guild_id, channel_id, inviter_id, inviter_gen, target_user_id,"
+            f" target_user_gen, expires_at, data) VALUES (?, ?, ?, ?, {_CURRENT_GEN}, ?, {_CURRENT_GEN}, ?, ?)",
             (
                 invite.code,
                 int(invite.guild_id) if invite.guild_id is not None else None,
                 int(invite.channel_id) if invite.channel_id is not None else None,
                 int(invite.inviter.id) if invite.inviter else None,
+                int(invite.inviter.id) if invite.inviter else None,
+                int(invite.target_user.id) if invite.target_user else None,
                 int(invite.target_user.id) if invite.target_user else None,
                 _iso(invite.expires_at),
                 self._codec.dumps(invite, ("inviter", "target_user")),
@@ -666,9 +722,18 @@ class Engine:
         )
 
     def _delete_invites(self, where: str, params: _Params) -> None:
-        rows = self._db.execute(f"SELECT inviter_id, target_user_id FROM invites WHERE {where}", params).fetchall()  # noqa: S608
+        rows = self._db.execute(
+            f"SELECT inviter_id, inviter_gen, target_user_id, target_user_gen FROM invites WHERE {where}",  # noqa: S608
+            params,
+        ).fetchall()
         self._db.execute(f"DELETE FROM invites WHERE {where}", params)  # noqa: S608
-        self._gc_users([u for row in rows for u in row if u is not None], decrement=1)
+        held: list[tuple[int, int]] = []
+        for inviter_id, inviter_gen, target_id, target_gen in rows:
+            if inviter_id is not None:
+                held.append((inviter_id, inviter_gen))
+            if target_id is not None:
+                held.append((target_id, target_gen))
+        self._gc_users(held)
 
     def _on_invite_delete(self, event: hikari.InviteDeleteEvent) -> None:
         self._delete_invites("code = ?", (event.code,))
@@ -723,14 +788,16 @@ class Engine:
 
         still_reference = is_reference and (existing is None or bool(existing[0]))
         mentions_known = message.user_mentions is not hikari.UNDEFINED
+        mentions_mode = _MENTIONS_SHARED if mentions_known else _MENTIONS_UNDEFINED
         data = self._codec.dumps(
             _with_received_embeds(message), ("author", "member", "referenced_message", "user_mentions")
         )
         self._db.execute(
-            "INSERT INTO messages (id, channel_id, guild_id, author_id, created_at, is_reference, ref_count,"
-            " has_member, referenced_id, mentions_known, data) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
-            " ON CONFLICT (id) DO UPDATE SET channel_id = excluded.channel_id, guild_id = excluded.guild_id,"
-            " author_id = excluded.author_id, created_at = excluded.created_at,"
+            "INSERT INTO messages (id, channel_id, guild_id, author_id, author_gen, created_at, is_reference,"
+            f" ref_count, has_member, referenced_id, mentions_known, data) VALUES (?, ?, ?, ?, {_CURRENT_GEN}, ?, ?, 0,"
+            " ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET channel_id = excluded.channel_id,"
+            " guild_id = excluded.guild_id, author_id = excluded.author_id, author_gen = excluded.author_gen,"
+            " created_at = excluded.created_at,"
             " is_reference = excluded.is_reference, has_member = excluded.has_member,"
             " referenced_id = excluded.referenced_id, mentions_known = excluded.mentions_known, data = excluded.data",
             (
@@ -738,31 +805,34 @@ class Engine:
                 int(message.channel_id),
                 int(message.guild_id) if message.guild_id is not None else None,
                 int(message.author.id),
+                int(message.author.id),
                 _iso(message.timestamp),
                 int(still_reference),
                 int(message.member is not None),
                 referenced_id,
-                int(mentions_known),
+                mentions_mode,
                 data,
             ),
         )
         self._set_mentions(message_id, message.user_mentions if mentions_known else None)
 
-    def _set_mentions(self, message_id: int, mentions: Mapping[hikari.Snowflake, hikari.User] | None) -> None:
+    def _set_mentions(
+        self, message_id: int, mentions: Mapping[hikari.Snowflake, hikari.User] | None, *, detached: bool = False
+    ) -> None:
         self._db.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
         if mentions:
+            # Detached copies (gen -1) hold no shared record; releasing one still drops the user by
+            # id, as hikari's garbage collection does with such a copy.
+            gen = "-1" if detached else _CURRENT_GEN
             self._db.executemany(
-                "INSERT INTO message_mentions (message_id, user_id) VALUES (?, ?)",
-                [(message_id, int(i)) for i in mentions],
+                f"INSERT INTO message_mentions (message_id, user_id, user_gen) VALUES (?, ?, {gen})",
+                [(message_id, int(i), int(i)) if not detached else (message_id, int(i)) for i in mentions],
             )
 
-    def _mentions(self, message_id: int) -> list[int]:
-        return [
-            r[0]
-            for r in self._db.execute(
-                "SELECT user_id FROM message_mentions WHERE message_id = ?", (message_id,)
-            ).fetchall()
-        ]
+    def _mentions(self, message_id: int) -> list[tuple[int, int]]:
+        return self._db.execute(
+            "SELECT user_id, user_gen FROM message_mentions WHERE message_id = ?", (message_id,)
+        ).fetchall()
 
     def _update_message(self, partial: hikari.PartialMessage, *, global_mentions: bool) -> None:
         """Port of ``MessageData.update`` (and ``CacheImpl.update_message`` when ``global_mentions``)."""
@@ -771,7 +841,7 @@ class Engine:
         if row is None:
             return
         message: hikari.Message = self._codec.loads(row[0], None)
-        mentions_known = bool(row[1])
+        mentions_mode = int(row[1])
         changed = False
         partial = _with_received_embeds(partial)
         for name in ("content", "edited_timestamp", "is_pinned", "attachments", "embeds", "components"):
@@ -783,16 +853,17 @@ class Engine:
             changed = True
             if global_mentions:
                 self._set_users(partial.user_mentions.values())
-                old = self._mentions(message_id) if mentions_known else []
-                self._gc_users([i for i in old if i not in partial.user_mentions], decrement=1)
+                old = self._mentions(message_id) if mentions_mode else []
+                self._gc_users([(i, g) for i, g in old if i not in partial.user_mentions])
                 self._set_mentions(message_id, partial.user_mentions)
-                mentions_known = True
+                mentions_mode = _MENTIONS_SHARED
                 object.__setattr__(message, "user_mentions", None)
             else:
-                # hikari keeps copies here, detached from the shared user records.
+                # hikari keeps copies here, detached from the shared user records (and does not
+                # release the records it held before).
                 object.__setattr__(message, "user_mentions", dict(partial.user_mentions))
-                self._set_mentions(message_id, None)
-                mentions_known = False
+                self._set_mentions(message_id, partial.user_mentions, detached=True)
+                mentions_mode = _MENTIONS_DETACHED
         for name in ("role_mention_ids", "channel_mentions", "mentions_everyone"):
             value = getattr(partial, name)
             if value is not hikari.UNDEFINED:
@@ -801,7 +872,7 @@ class Engine:
         if changed:
             self._db.execute(
                 "UPDATE messages SET data = ?, mentions_known = ? WHERE id = ?",
-                (self._codec.dumps(message), int(mentions_known), message_id),
+                (self._codec.dumps(message), mentions_mode, message_id),
             )
 
     def _on_message_update(self, event: hikari.MessageUpdateEvent) -> None:
@@ -811,22 +882,23 @@ class Engine:
         if decrement is not None:
             self._db.execute("UPDATE messages SET ref_count = ref_count - ? WHERE id = ?", (decrement, message_id))
         row = self._db.execute(
-            "SELECT is_reference, ref_count, author_id, has_member, referenced_id, guild_id FROM messages WHERE id = ?",
+            "SELECT is_reference, ref_count, author_id, has_member, referenced_id, guild_id, author_gen"
+            " FROM messages WHERE id = ?",
             (message_id,),
         ).fetchone()
         # Removable once it is only a reference (deleted or expired) and nothing replies to it.
         if row is None or not row[0] or row[1] >= 1:
             return
-        _, _, author_id, has_member, referenced_id, guild_id = row
+        _, _, author_id, has_member, referenced_id, guild_id, author_gen = row
         mentions = self._mentions(message_id)
         self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
         self._db.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
-        self._gc_users((author_id,), decrement=1)
+        self._gc_users(((author_id, author_gen),))
         if has_member and guild_id is not None:
             self._gc_member(guild_id, author_id, decrement=1)
         if referenced_id is not None:
             self._gc_message(referenced_id, decrement=1)
-        self._gc_users(mentions, decrement=1)
+        self._gc_users(mentions)
 
     def _on_message_delete(self, event: hikari.MessageDeleteEvent) -> None:
         self._mark_deleted_and_gc(int(event.message_id))

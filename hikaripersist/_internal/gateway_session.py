@@ -109,7 +109,7 @@ _NAMES: Final = (
     "iris", "juno", "tariq", "chen", "aiko", "bram", "dara", "femi", "goran", "ines", "jonas", "kofi", "lior",
 )  # fmt: skip
 _GLOBAL_NAMES: Final = (
-    "Zoë", "Łukasz", "Renée", "José", "Ørjan", "Ærin", "Saša", "Ahmet Yılmaz", "Nguyễn Văn An", "Иван",
+    "Zoë", "Łukasz", "Renée", "José", "Ørjan", "Ærin", "Saša", "Ahmet Yılmaz", "Nguyễn Văn An", "Иван",  # noqa: RUF001
     "Ελένη", "محمد", "שרה", "李小龙", "さくら", "김민준", "Ravi ☕", "✨ nova ✨", "🦊 Fox", "Mx. Pixel",
     "Dr. Byte", "la rana 🐸", "Ñandú", "Þór", "Kübra", "Ιωάννης", "Олена", "अर्जुन", "สมชาย", "Amélie",
 )  # fmt: skip
@@ -122,7 +122,7 @@ _HOSTILE_NAMES: Final = (
     "\u202egnp.exe",
     "👨\u200d👩\u200d👧\u200d👦 family",
     "Z̵̢a̸͎l̴̰g̷̱o̶͉",
-    "𝔉𝔞𝔫𝔠𝔶 𝕿𝖊𝖝𝖙",
+    "𝔉𝔞𝔫𝔠𝔶 𝕿𝖊𝖝𝖙",  # noqa: RUF001 - look-alike letters on purpose
     "%s%n{0}${x}",
     "مرحبا עולם mixed",
 )
@@ -482,14 +482,14 @@ class _Guild:
 
     __slots__ = (
         "base",
+        "booster_role_id",
         "bot_role_id",
         "bot_threads",
-        "booster_role_id",
-        "created_ms",
         "channels",
         "chatters",
         "churn_channels",
         "churn_roles",
+        "created_ms",
         "emoji_creators",
         "emojis",
         "id",
@@ -554,12 +554,13 @@ class _SessionBuilder:
     """Builds the session; ``run`` yields the records."""
 
     __slots__ = (
+        "_active_cache",
+        "_churn",
         "_counter",
-        "_docs",
         "_dm_channels",
+        "_docs",
         "_due",
         "_guilds",
-        "_active_cache",
         "_iso_cache",
         "_message_guild",
         "_messages",
@@ -573,7 +574,6 @@ class _SessionBuilder:
         "_removed_users",
         "_reserved_ids",
         "_rng",
-        "_churn",
         "_shard_count",
         "_shared_users",
         "_sizes",
@@ -698,8 +698,11 @@ class _SessionBuilder:
     def _new_user(self, *, bot: bool = False) -> str:
         rng = self._rng
         uid = self._past_snowflake(9.0, 0.1)
+        legacy = not bot and rng.random() < 0.05  # never migrated: unicode username with a discriminator
         if bot:
             username = f"{rng.choice(_WORDS)}{rng.choice(('bot', 'helper', 'mod', 'music'))}"
+        elif legacy:
+            username = rng.choice(_GLOBAL_NAMES)
         else:
             base = rng.choice(_NAMES)
             pattern = rng.random()
@@ -724,7 +727,7 @@ class _SessionBuilder:
             "id": uid,
             "username": username,
             "global_name": global_name,
-            "discriminator": f"{rng.randrange(1, 10000):04d}" if bot else "0",
+            "discriminator": f"{rng.randrange(1, 10000):04d}" if bot or legacy else "0",
             "avatar": self._hash(0.1) if rng.random() < 0.8 else None,
             "avatar_decoration_data": None,
             "public_flags": rng.choice((0, 0, 0, 64, 128, 256, 4194304)) if not bot else 0,
@@ -989,12 +992,13 @@ class _SessionBuilder:
         }
         if ctype == 4:
             return channel
+        fresh = created_ms is not None  # created just now: nothing was sent in it yet
         channel["rate_limit_per_user"] = rng.choice((0, 0, 0, 5, 30))
         if ctype in (0, 5):
             channel["topic"] = rng.choice((None, "General chat", "Be nice 💙", "Rules: no spam\nno NSFW", "…"))
-            channel["last_message_id"] = self._past_snowflake(0.5) if rng.random() < 0.8 else None
+            channel["last_message_id"] = self._past_snowflake(0.5) if rng.random() < 0.8 and not fresh else None
             channel["default_auto_archive_duration"] = rng.choice((60, 1440, 4320, 10080))
-            if rng.random() < 0.3:
+            if rng.random() < 0.3 and not fresh:
                 channel["last_pin_timestamp"] = _iso(self._past_ms(1.0))
             if ctype == 5:
                 del channel["rate_limit_per_user"]
@@ -1004,7 +1008,7 @@ class _SessionBuilder:
             channel["bitrate"] = rng.choice((64000, 96000, 128000)) if ctype == 2 else 64000
             channel["user_limit"] = rng.choice((0, 0, 5, 10, 99))
             channel["rtc_region"] = rng.choice((None, None, "rotterdam", "us-east"))
-            channel["last_message_id"] = self._past_snowflake(0.5) if rng.random() < 0.5 else None
+            channel["last_message_id"] = self._past_snowflake(0.5) if rng.random() < 0.5 and not fresh else None
             if ctype == 2:
                 if rng.random() < 0.5:
                     channel["video_quality_mode"] = rng.choice((1, 2))
@@ -1259,7 +1263,7 @@ class _SessionBuilder:
             "description": rng.choice((None, "A friendly community", "Официальный сервер", "🎮 games & chill")),
             "splash": None,
             "discovery_splash": None,
-            "features": sorted(rng.sample(_FEATURES, rng.randrange(0, 6)) + ["COMMUNITY", "NEWS"]),
+            "features": sorted([*rng.sample(_FEATURES, rng.randrange(0, 6)), "COMMUNITY", "NEWS"]),
             "banner": self._hash() if rng.random() < 0.4 else None,
             "owner_id": "",
             "application_id": None,
@@ -1432,7 +1436,11 @@ class _SessionBuilder:
             ],
             "members": members,
             "presences": [presence for uid, presence in g.online.items() if uid in included_ids],
-            "voice_states": list(g.voice.values()),
+            "voice_states": [
+                # Some carry their member too; hikari takes the member from "members" regardless.
+                {**state, "member": self._full_member(g, uid)} if strip and rng.random() < 0.25 else state
+                for uid, state in g.voice.items()
+            ],
             "member_count": len(g.members),
             "large": g.large,
             "joined_at": g.joined_at,
@@ -2213,18 +2221,17 @@ class _SessionBuilder:
         if rng.random() < 0.03:
             self._dm_message()
             return
-        roll = rng.random()
-        cumulative = 0.0
-        for kind, weight in _MESSAGE_WEIGHTS:
-            cumulative += weight
-            if roll < cumulative:
+        roll = rng.random() * _MESSAGE_TOTAL_WEIGHT
+        kind = "plain"
+        for candidate, weight in _MESSAGE_WEIGHTS:
+            roll -= weight
+            if roll < 0:
+                kind = candidate
                 break
-        else:
-            kind = "plain"
         if not self._message_of_kind(kind):
             self._message_of_kind("plain")
 
-    def _message_of_kind(self, kind: str) -> bool:  # noqa: C901, PLR0912 - one branch per message kind
+    def _message_of_kind(self, kind: str) -> bool:
         rng = self._rng
         g = self._pick_guild()
         if g is None or not len(g.member_ids) or not len(g.text_ids):
@@ -2459,7 +2466,7 @@ class _SessionBuilder:
         for message_id in chosen:
             self._forget_message(message_id)
         if self._varied:
-            chosen.append(self._snowflake())  # ids of messages we never saw are normal here
+            chosen.append(self._snowflake_at(self._now - 3_600_000))  # messages from before we connected
         self._emit("MESSAGE_DELETE_BULK", g.shard, {"ids": chosen, "channel_id": channel_id, "guild_id": g.id})
         return True
 
@@ -2585,12 +2592,12 @@ class _SessionBuilder:
     def _random_churn(self) -> None:
         rng = self._rng
         roll = rng.random() * _CHURN_TOTAL_WEIGHT
-        for weight, action in _CHURN_WEIGHTS:
+        action = _SessionBuilder._presence_update
+        for weight, candidate in _CHURN_WEIGHTS:
             roll -= weight
             if roll < 0:
+                action = candidate
                 break
-        else:
-            action = _SessionBuilder._presence_update
         if not action(self):
             self._presence_update()
 
@@ -3110,7 +3117,7 @@ class _SessionBuilder:
         if g is None:
             return False
         # Edge case: a channel type newer than hikari 2.6; hikari logs and discards it.
-        channel = {
+        channel: _Payload = {
             "id": self._snowflake(),
             "type": 99,
             "guild_id": g.id,
@@ -3247,6 +3254,7 @@ _MESSAGE_WEIGHTS: Final = (
     ("tts", 0.005),
 )
 _MESSAGE_KINDS: Final = tuple(kind for kind, _weight in _MESSAGE_WEIGHTS)
+_MESSAGE_TOTAL_WEIGHT: Final = sum(weight for _kind, weight in _MESSAGE_WEIGHTS)
 
 # Relative frequency of the non-message churn; presences dominate real gateway traffic.
 _CHURN_WEIGHTS: Final = (

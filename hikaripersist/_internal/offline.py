@@ -452,7 +452,7 @@ async def replay(
         except LookupError:
             # Like hikari's own shard: an event name without a consumer is ignored.
             stats.unknown[name] = stats.unknown.get(name, 0) + 1
-        except Exception as exception:  # noqa: BLE001 - one bad record must not stop the stream
+        except Exception as exception:  # one bad record must not stop the stream
             fail(exception)
         finally:
             current.payload = None
@@ -466,7 +466,7 @@ async def replay(
     loop.set_exception_handler(handler)
     try:
         if isinstance(records, typing.AsyncIterable):
-            async for name, shard_id, payload in typing.cast("AsyncIterable[GatewayRecord]", records):
+            async for name, shard_id, payload in records:
                 await feed(name, shard_id, payload)
         else:
             for name, shard_id, payload in records:

@@ -21,17 +21,30 @@ if typing.TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("hikaripersist.reader")
 
-MEMBER_SELECT: typing.Final[str] = (
-    "SELECT m.data, u.data FROM members m JOIN users u ON u.id = m.user_id"
-)
+def _user_record(id_column: str, gen_column: str) -> str:
+    """SQL for the user record a row holds: the current one, or an older one it still shows."""
+    return (
+        f"(SELECT CASE WHEN u.gen = {gen_column} THEN u.data ELSE"
+        f" (SELECT s.data FROM user_snapshots s WHERE s.id = u.id AND s.gen = {gen_column}) END"
+        f" FROM users u WHERE u.id = {id_column})"
+    )
+
+
+MEMBER_SELECT: typing.Final[str] = f"SELECT m.data, {_user_record('m.user_id', 'm.user_gen')} FROM members m"
 VOICE_SELECT: typing.Final[str] = "SELECT v.data, v.has_member, v.guild_id, v.user_id FROM voice_states v"
 MESSAGE_SELECT: typing.Final[str] = (
-    "SELECT m.data, m.id, m.author_id, m.guild_id, m.has_member, m.referenced_id, m.mentions_known FROM messages m"
+    "SELECT m.data, m.id, m.author_id, m.guild_id, m.has_member, m.referenced_id, m.mentions_known,"
+    f" {_user_record('m.author_id', 'm.author_gen')} FROM messages m"
 )
 USER_SELECT: typing.Final[str] = "SELECT data FROM users"
-EMOJI_SELECT: typing.Final[str] = "SELECT e.data, e.user_id FROM emojis e"
-STICKER_SELECT: typing.Final[str] = "SELECT s.data, s.user_id FROM stickers s"
-INVITE_SELECT: typing.Final[str] = "SELECT i.data, i.inviter_id, i.target_user_id FROM invites i"
+EMOJI_SELECT: typing.Final[str] = f"SELECT e.data, {_user_record('e.user_id', 'e.user_gen')} FROM emojis e"
+STICKER_SELECT: typing.Final[str] = (
+    f"SELECT st.data, {_user_record('st.user_id', 'st.user_gen')} FROM stickers st"
+)
+INVITE_SELECT: typing.Final[str] = (
+    f"SELECT i.data, {_user_record('i.inviter_id', 'i.inviter_gen')},"
+    f" {_user_record('i.target_user_id', 'i.target_user_gen')} FROM invites i"
+)
 
 _MAX_REPLY_DEPTH: typing.Final[int] = 16
 
@@ -48,18 +61,14 @@ class Reader:
     def decode(self, raw: bytes | str) -> typing.Any:
         return codec.loads(raw, self._app)
 
-    async def user(self, user_id: int) -> hikari.User | None:
-        # Referenced users are shown even after hikari's cache dropped them from its user mapping.
-        raw = await self._backend.scalar("SELECT data FROM users WHERE id = ?", (user_id,))
-        return self.decode(raw) if raw is not None else None
-
     async def member(self, guild_id: int, user_id: int) -> hikari.Member | None:
         row = await self._backend.fetch_one(MEMBER_SELECT + " WHERE m.guild_id = ? AND m.user_id = ?", (guild_id, user_id))
         return self.build_member(row) if row is not None else None
 
     def build_member(self, row: Row) -> hikari.Member:
         member: hikari.Member = self.decode(row[0])
-        object.__setattr__(member, "user", self.decode(row[1]))
+        if row[1] is not None:
+            object.__setattr__(member, "user", self.decode(row[1]))
         return member
 
     def build_plain(self, row: Row) -> typing.Any:
@@ -71,19 +80,19 @@ class Reader:
             object.__setattr__(state, "member", await self.member(row[2], row[3]))
         return state
 
-    async def build_owned(self, row: Row) -> typing.Any:
+    def build_owned(self, row: Row) -> typing.Any:
         """Emojis and stickers: re-attach the creator."""
         item = self.decode(row[0])
         if row[1] is not None:
-            object.__setattr__(item, "user", await self.user(row[1]))
+            object.__setattr__(item, "user", self.decode(row[1]))
         return item
 
-    async def build_invite(self, row: Row) -> hikari.InviteWithMetadata:
+    def build_invite(self, row: Row) -> hikari.InviteWithMetadata:
         invite: hikari.InviteWithMetadata = self.decode(row[0])
         if row[1] is not None:
-            object.__setattr__(invite, "inviter", await self.user(row[1]))
+            object.__setattr__(invite, "inviter", self.decode(row[1]))
         if row[2] is not None:
-            object.__setattr__(invite, "target_user", await self.user(row[2]))
+            object.__setattr__(invite, "target_user", self.decode(row[2]))
         return invite
 
     async def message(self, message_id: int, depth: int = 0) -> hikari.Message | None:
@@ -92,21 +101,21 @@ class Reader:
 
     async def build_message(self, row: Row, depth: int = 0) -> hikari.Message:
         message: hikari.Message = self.decode(row[0])
-        _, message_id, author_id, guild_id, has_member, referenced_id, mentions_known = row
-        author = await self.user(author_id)
+        _, message_id, author_id, guild_id, has_member, referenced_id, mentions_known, author = row
         if author is not None:
-            object.__setattr__(message, "author", author)
+            object.__setattr__(message, "author", self.decode(author))
         if has_member and guild_id is not None:
             object.__setattr__(message, "member", await self.member(guild_id, author_id))
-        if mentions_known:
+        if mentions_known == 1:  # shared user records; 2 means detached copies kept in the data
             mentions: dict[hikari.Snowflake, hikari.User] = {}
             async for chunk in self._backend.fetch(
-                "SELECT u.id, u.data FROM message_mentions mm JOIN users u ON u.id = mm.user_id"
+                f"SELECT mm.user_id, {_user_record('mm.user_id', 'mm.user_gen')} FROM message_mentions mm"
                 " WHERE mm.message_id = ?",
                 (message_id,),
             ):
                 for user_id, raw in chunk:
-                    mentions[hikari.Snowflake(user_id)] = self.decode(raw)
+                    if raw is not None:
+                        mentions[hikari.Snowflake(user_id)] = self.decode(raw)
             object.__setattr__(message, "user_mentions", mentions)
         if referenced_id is not None and depth < _MAX_REPLY_DEPTH:
             object.__setattr__(message, "referenced_message", await self.message(referenced_id, depth + 1))

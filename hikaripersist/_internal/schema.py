@@ -39,15 +39,29 @@ _TABLES_V1: typing.Final[dict[str, str]] = {
     "roles": "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, position INTEGER, data BLOB NOT NULL",
     "users": (
         "id INTEGER PRIMARY KEY, username TEXT, global_name TEXT, is_bot INTEGER,"
-        " ref_count INTEGER NOT NULL DEFAULT 0, in_cache INTEGER NOT NULL DEFAULT 1, data BLOB NOT NULL"
+        " ref_count INTEGER NOT NULL DEFAULT 0, in_cache INTEGER NOT NULL DEFAULT 1, gen INTEGER NOT NULL DEFAULT 0,"
+        " data BLOB NOT NULL"
+    ),
+    # Older records of a user that something still shows (hikari keeps such a RefCell alive after
+    # dropping the user from its user mapping; whoever held it keeps seeing that data).
+    "user_snapshots": (
+        "id INTEGER NOT NULL, gen INTEGER NOT NULL, ref_count INTEGER NOT NULL, data BLOB NOT NULL,"
+        " PRIMARY KEY (id, gen)"
     ),
     "members": (
-        "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, nickname TEXT, joined_at TEXT,"
+        "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, user_gen INTEGER NOT NULL DEFAULT 0, nickname TEXT,"
+        " joined_at TEXT,"
         " ref_count INTEGER NOT NULL DEFAULT 0, is_deleted INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL,"
         " PRIMARY KEY (guild_id, user_id)"
     ),
-    "emojis": "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, user_id INTEGER, data BLOB NOT NULL",
-    "stickers": "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, user_id INTEGER, data BLOB NOT NULL",
+    "emojis": (
+        "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, user_id INTEGER, user_gen INTEGER,"
+        " data BLOB NOT NULL"
+    ),
+    "stickers": (
+        "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, user_id INTEGER, user_gen INTEGER,"
+        " data BLOB NOT NULL"
+    ),
     "presences": (
         "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, status TEXT, data BLOB NOT NULL,"
         " PRIMARY KEY (guild_id, user_id)"
@@ -58,15 +72,18 @@ _TABLES_V1: typing.Final[dict[str, str]] = {
     ),
     "messages": (
         "id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL, guild_id INTEGER, author_id INTEGER NOT NULL,"
+        " author_gen INTEGER NOT NULL DEFAULT 0,"
         " is_reference INTEGER NOT NULL DEFAULT 0, ref_count INTEGER NOT NULL DEFAULT 0,"
         " has_member INTEGER NOT NULL DEFAULT 0, referenced_id INTEGER, mentions_known INTEGER NOT NULL DEFAULT 0,"
         " data BLOB NOT NULL"
     ),
     "message_mentions": (
-        "message_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (message_id, user_id)"
+        "message_id INTEGER NOT NULL, user_id INTEGER NOT NULL, user_gen INTEGER NOT NULL,"
+        " PRIMARY KEY (message_id, user_id)"
     ),
     "invites": (
-        "code TEXT PRIMARY KEY, guild_id INTEGER, channel_id INTEGER, inviter_id INTEGER, target_user_id INTEGER,"
+        "code TEXT PRIMARY KEY, guild_id INTEGER, channel_id INTEGER, inviter_id INTEGER, inviter_gen INTEGER,"
+        " target_user_id INTEGER, target_user_gen INTEGER,"
         " data BLOB NOT NULL"
     ),
     "dm_channels": "user_id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL",
@@ -102,11 +119,13 @@ _INDEXES_V1: typing.Final[tuple[tuple[str, str, str], ...]] = (
 TABLES: typing.Final[dict[str, str]] = {
     **_TABLES_V1,
     "invites": (
-        "code TEXT PRIMARY KEY, guild_id INTEGER, channel_id INTEGER, inviter_id INTEGER, target_user_id INTEGER,"
+        "code TEXT PRIMARY KEY, guild_id INTEGER, channel_id INTEGER, inviter_id INTEGER, inviter_gen INTEGER,"
+        " target_user_id INTEGER, target_user_gen INTEGER,"
         " expires_at TEXT, data BLOB NOT NULL"
     ),
     "messages": (
         "id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL, guild_id INTEGER, author_id INTEGER NOT NULL,"
+        " author_gen INTEGER NOT NULL DEFAULT 0,"
         " created_at TEXT, is_reference INTEGER NOT NULL DEFAULT 0, ref_count INTEGER NOT NULL DEFAULT 0,"
         " has_member INTEGER NOT NULL DEFAULT 0, referenced_id INTEGER, mentions_known INTEGER NOT NULL DEFAULT 0,"
         " data BLOB NOT NULL"
