@@ -69,6 +69,7 @@ GatewayRecord: TypeAlias = tuple[str, int, dict[str, Any]]
 """One dispatch of a recorded session: ``(event_name, shard_id, payload)``."""
 
 _Payload: TypeAlias = dict[str, Any]
+_Due: TypeAlias = "tuple[float, str, Callable[[], bool], Callable[[], bool] | None]"
 _T = TypeVar("_T")
 
 BOT_USER_ID: Final = 123456789012345678
@@ -619,7 +620,7 @@ class _SessionBuilder:
         self._recent_pos = 0
         self._recent_by_channel: dict[str, list[str]] = {}
         self._reactions: dict[str, list[tuple[str, _Payload]]] = {}  # message id -> (user id, emoji)
-        self._due: list[tuple[float, str, Callable[[], bool]]] = []
+        self._due: list[_Due] = []
         self._active_cache: tuple[list[_Guild], list[float]] | None = None
 
     # ------------------------------------------------------------------ basics
@@ -1312,7 +1313,7 @@ class _SessionBuilder:
         self._add_member(
             g,
             _BOT,
-            self._member_core(g, _BOT, joined_ms=None, roles=[g.bot_role_id])
+            self._member_core(g, _BOT, roles=[g.bot_role_id])
             | {
                 "joined_at": g.joined_at,
                 "nick": None,
@@ -1594,28 +1595,42 @@ class _SessionBuilder:
         assert self._active_cache is not None
         return self._rng.choices(active, cum_weights=self._active_cache[1])[0]
 
+    def _pick_guild_with(self, has: Callable[[_Guild], bool]) -> _Guild | None:
+        """A random busy guild, or if it lacks what ``has`` checks for, any active guild that has it."""
+        g = self._pick_guild()
+        if g is not None and has(g):
+            return g
+        candidates = [other for other in self._active() if has(other)]
+        return self._rng.choice(candidates) if candidates else None
+
     def _planned_messages(self) -> int:
         channels = sum(len(g.text_ids) + len(g.thread_ids) for g in self._guilds if g.kind != "docs")
         return self._messages_per_channel * channels
 
     def _run_due(self, position: float) -> None:
-        # self._due is sorted by position: only its due prefix is looked at; failures retry next step.
+        # self._due is sorted by position: only its due prefix is looked at; failures retry next step
+        # after the prerequisite (if any) made success possible, e.g. a channel to delete.
         due = self._due
         index = 0
         while index < len(due) and due[index][0] <= position:
-            if due[index][2]():
+            _at, _label, action, prerequisite = due[index]
+            if action():
                 del due[index]
             else:
+                if prerequisite is not None:
+                    prerequisite()
                 index += 1
 
     # ------------------------------------------------------------------ scripted milestones
 
     def _plan(self, synthetic: list[_Guild], joined: list[_Guild], ephemeral: _Guild, docs_guild: _Guild) -> None:
         rng = self._rng
-        due: list[tuple[float, str, Callable[[], bool]]] = []
+        due: list[_Due] = []
 
-        def at(position: float, label: str, action: Callable[[], bool]) -> None:
-            due.append((position, label, action))
+        def at(
+            position: float, label: str, action: Callable[[], bool], prerequisite: Callable[[], bool] | None = None
+        ) -> None:
+            due.append((position, label, action, prerequisite))
 
         outage = synthetic[0]
         for i, g in enumerate(joined):
@@ -1628,64 +1643,66 @@ class _SessionBuilder:
         at(0.33, "shared username", self._shared_username_change)
         self._plan_docs(at, docs_guild)
 
-        # Every event kind at least once, at spread positions, whatever the churn scale.
-        guaranteed: list[Callable[[], bool]] = [
-            self._channel_create,
-            self._channel_update,
-            self._channel_delete,
-            self._thread_create,
-            self._thread_update,
-            self._thread_delete,
-            lambda: self._thread_list_sync(partial=True),
-            lambda: self._thread_list_sync(partial=False),
-            self._thread_members_remove_bot,
-            self._thread_members_add,
-            self._role_create,
-            self._role_update,
-            self._role_delete,
-            self._member_add,
-            self._member_update,
-            self._member_remove,
-            self._presence_update,
-            lambda: self._presence_update(force_offline=True),
-            lambda: self._voice_update("join"),
-            lambda: self._voice_update("move"),
-            lambda: self._voice_update("leave"),
-            self._message_update,
-            lambda: self._message_update(partial=True),
-            lambda: self._message_update(partial=False),
-            self._message_delete,
-            self._message_delete_bulk,
-            self._reaction_add,
-            self._reaction_remove,
-            self._reaction_remove_all,
-            self._reaction_remove_emoji,
-            self._emojis_update,
-            self._stickers_update,
-            self._invite_create,
-            self._invite_delete,
-            self._guild_update,
-            self._typing,
-            lambda: self._dm_message(),
+        # Every event kind at least once, at spread positions, whatever the churn scale; the second
+        # element creates what the action needs when it cannot happen yet.
+        message = self._message_pair
+        guaranteed: list[tuple[Callable[[], bool], Callable[[], bool] | None]] = [
+            (self._channel_create, None),
+            (self._channel_update, None),
+            (self._channel_delete, lambda: self._channel_create(ctype=0)),
+            (self._thread_create, None),
+            (self._thread_update, self._thread_create),
+            (self._thread_delete, self._thread_create),
+            (lambda: self._thread_list_sync(partial=True), None),
+            (lambda: self._thread_list_sync(partial=False), None),
+            (self._thread_members_remove_bot, lambda: self._thread_create(bot_member=True)),
+            (self._thread_members_add, self._thread_create),
+            (self._role_create, None),
+            (self._role_update, None),
+            (self._role_delete, self._role_create),
+            (self._member_add, None),
+            (self._member_update, None),
+            (self._member_remove, self._member_add),
+            (self._presence_update, None),
+            (lambda: self._presence_update(force_offline=True), self._presence_update),
+            (lambda: self._voice_update("join"), None),
+            (lambda: self._voice_update("move"), lambda: self._voice_update("join")),
+            (lambda: self._voice_update("leave"), lambda: self._voice_update("join")),
+            (self._message_update, message),
+            (lambda: self._message_update(partial=True), message),
+            (lambda: self._message_update(partial=False), message),
+            (self._message_delete, message),
+            (self._message_delete_bulk, message),
+            (self._reaction_add, message),
+            (self._reaction_remove, lambda: self._reaction_add(guild_only=True)),
+            (self._reaction_remove_all, lambda: self._reaction_add(guild_only=True)),
+            (self._reaction_remove_emoji, lambda: self._reaction_add(guild_only=True)),
+            (self._emojis_update, None),
+            (self._stickers_update, None),
+            (self._invite_create, None),
+            (self._invite_delete, self._invite_create),
+            (self._guild_update, None),
+            (self._typing, None),
+            (self._dm_message, None),
         ]
-        guaranteed += [lambda kind=kind: self._message_of_kind(kind) for kind in _MESSAGE_KINDS]
+        guaranteed += [(lambda kind=kind: self._message_of_kind(kind), message) for kind in _MESSAGE_KINDS]
         if self._varied:
             guaranteed += [
-                self._edge_unknown_channel_type,
-                lambda: self._message_of_kind("unknown_type"),
-                self._edge_unknown_activity_type,
-                self._edge_update_unknown_member,
-                self._edge_update_unknown_message,
-                self._edge_delete_unknown_channel,
-                self._edge_delete_unknown_role,
-                self._edge_delete_unknown_message,
-                self._edge_unknown_event,
-                self._edge_unparseable_member_add,
-                self._edge_unparseable_thread_create,
+                (self._edge_unknown_channel_type, None),
+                (lambda: self._message_of_kind("unknown_type"), None),
+                (self._edge_unknown_activity_type, None),
+                (self._edge_update_unknown_member, None),
+                (self._edge_update_unknown_message, None),
+                (self._edge_delete_unknown_channel, None),
+                (self._edge_delete_unknown_role, None),
+                (self._edge_delete_unknown_message, None),
+                (self._edge_unknown_event, None),
+                (self._edge_unparseable_member_add, None),
+                (self._edge_unparseable_thread_create, None),
             ]
         rng.shuffle(guaranteed)
-        for i, action in enumerate(guaranteed):
-            at(0.05 + 0.9 * (i + 0.5) / len(guaranteed), "guaranteed", action)
+        for i, (action, prerequisite) in enumerate(guaranteed):
+            at(0.05 + 0.9 * (i + 0.5) / len(guaranteed), "guaranteed", action, prerequisite)
         due.sort(key=lambda entry: entry[0])
         self._due = due
 
@@ -2359,6 +2376,17 @@ class _SessionBuilder:
             self._reaction_add(payload["id"])
         return True
 
+    def _message_pair(self) -> bool:
+        """Two plain messages in one text channel (what edits, deletes and reactions need)."""
+        g = self._pick_guild_with(lambda g: len(g.member_ids) > 0 and len(g.text_ids) > 0)
+        if g is None:
+            return False
+        channel_id = g.text_ids.choice(self._rng)
+        for _ in range(2):
+            self._tick(500, 5000)
+            self._send_message(self._message_envelope(g, channel_id, self._pick_author(g), content=self._text()), g)
+        return True
+
     def _dm_message(self) -> bool:
         rng = self._rng
         g = self._pick_guild()
@@ -2399,6 +2427,13 @@ class _SessionBuilder:
                 continue  # its channel is gone
             return payload
         return None
+
+    def _message_live_in_guild(self, message_id: str) -> bool:
+        g = self._message_guild.get(message_id)
+        if g is None or g.status != "active":
+            return False
+        channel_id = self._messages[message_id]["channel_id"]
+        return channel_id in g.channels or channel_id in g.threads
 
     def _message_update(self, partial: bool | None = None) -> bool:
         rng = self._rng
@@ -2454,14 +2489,19 @@ class _SessionBuilder:
     def _message_delete_bulk(self) -> bool:
         rng = self._rng
         payload = self._recent_message(guild_only=True)
-        if payload is None:
-            return False
-        g = self._message_guild[payload["id"]]
-        assert g is not None
-        channel_id = payload["channel_id"]
+        channel_id = payload["channel_id"] if payload is not None else ""
         ids = [mid for mid in self._recent_by_channel.get(channel_id, ()) if mid in self._messages]
         if len(ids) < 2:
-            return False
+            # Fall back to any live guild channel with a few messages in it.
+            for candidate, message_ids in self._recent_by_channel.items():
+                live = [mid for mid in message_ids if mid in self._messages]
+                if len(live) >= 2 and self._message_live_in_guild(live[0]):
+                    channel_id, ids = candidate, live
+                    break
+            else:
+                return False
+        g = self._message_guild[ids[0]]
+        assert g is not None
         chosen = rng.sample(ids, rng.randrange(2, min(10, len(ids)) + 1))
         for message_id in chosen:
             self._forget_message(message_id)
@@ -2480,9 +2520,12 @@ class _SessionBuilder:
             return {"id": emoji_id, "name": emoji["name"], "animated": emoji["animated"]}
         return {"id": None, "name": rng.choice(_UNICODE_EMOJIS)}
 
-    def _reaction_add(self, message_id: str | None = None) -> bool:
+    def _reaction_add(self, message_id: str | None = None, *, guild_only: bool = False) -> bool:
         rng = self._rng
-        payload = self._messages.get(message_id) if message_id is not None else self._recent_message()
+        if message_id is not None:
+            payload = self._messages.get(message_id)
+        else:
+            payload = self._recent_message(guild_only=guild_only)
         if payload is None:
             return False
         g = self._message_guild.get(payload["id"])
@@ -2521,11 +2564,13 @@ class _SessionBuilder:
         self._emit("MESSAGE_REACTION_ADD", shard, body)
         return True
 
-    def _reaction_target(self) -> tuple[_Payload, list[tuple[str, _Payload]]] | None:
+    def _reaction_target(self, *, guild_only: bool = False) -> tuple[_Payload, list[tuple[str, _Payload]]] | None:
         for message_id in list(self._reactions)[-20:]:
             payload = self._messages.get(message_id)
             g = self._message_guild.get(message_id)
-            if payload is None or (g is not None and g.status != "active"):
+            if payload is None or (g is None and guild_only):
+                continue
+            if g is not None and not self._message_live_in_guild(message_id):
                 continue
             reactions = self._reactions[message_id]
             if reactions:
@@ -2566,7 +2611,7 @@ class _SessionBuilder:
         return True
 
     def _reaction_remove_emoji(self) -> bool:
-        target = self._reaction_target()
+        target = self._reaction_target(guild_only=True)
         if target is None:
             return False
         payload, reactions = target
@@ -2775,12 +2820,13 @@ class _SessionBuilder:
         self._emit("GUILD_MEMBER_REMOVE", g.shard, {"guild_id": g.id, "user": user})
         return True
 
-    def _channel_create(self) -> bool:
+    def _channel_create(self, ctype: int | None = None) -> bool:
         rng = self._rng
         g = self._pick_guild()
         if g is None:
             return False
-        ctype = rng.choice((0, 0, 0, 2, 2, 4, 5, 13, 15, 16))
+        if ctype is None:
+            ctype = rng.choice((0, 0, 0, 2, 2, 4, 5, 13, 15, 16))
         parents = [cid for cid, channel in g.channels.items() if channel["type"] == 4]
         name = rng.choice(("new-channel", "event-chat", "🎨-art", "lfg", "voice-2", "ticket-0042", "日本語"))
         channel = self._channel(g, ctype, name, None if ctype == 4 else rng.choice(parents), created_ms=self._now)
@@ -2816,8 +2862,8 @@ class _SessionBuilder:
         return True
 
     def _channel_delete(self) -> bool:
-        g = self._pick_guild()
-        if g is None or not len(g.churn_channels):
+        g = self._pick_guild_with(lambda g: len(g.churn_channels) > 0)
+        if g is None:
             return False
         channel_id = g.churn_channels.choice(self._rng)
         if any(state["channel_id"] == channel_id for state in g.voice.values()):
@@ -2836,10 +2882,10 @@ class _SessionBuilder:
         self._emit("CHANNEL_DELETE", g.shard, channel)
         return True
 
-    def _thread_create(self) -> bool:
+    def _thread_create(self, *, bot_member: bool | None = None) -> bool:
         rng = self._rng
-        g = self._pick_guild()
-        if g is None or not g.thread_parents or not len(g.member_ids):
+        g = self._pick_guild_with(lambda g: bool(g.thread_parents) and len(g.member_ids) > 0)
+        if g is None:
             return False
         parent_id = rng.choice(g.thread_parents)
         parent_type = g.channels[parent_id]["type"]
@@ -2850,7 +2896,8 @@ class _SessionBuilder:
         )
         thread = self._thread(g, parent_id, ttype, name, owner, created_ms=self._now)
         newly_created = rng.random() < 0.85
-        bot_member = ttype == 12 or rng.random() < 0.4
+        if bot_member is None:
+            bot_member = ttype == 12 or rng.random() < 0.4
         self._register_thread(g, thread, bot_member=bot_member)
         payload = self._thread_payload(g, thread)
         if newly_created:
@@ -2867,8 +2914,8 @@ class _SessionBuilder:
 
     def _thread_update(self) -> bool:
         rng = self._rng
-        g = self._pick_guild()
-        if g is None or not g.threads:
+        g = self._pick_guild_with(lambda g: bool(g.threads))
+        if g is None:
             return False
         thread_id = rng.choice(list(g.threads))
         thread = g.threads[thread_id]
@@ -2891,8 +2938,8 @@ class _SessionBuilder:
         return True
 
     def _thread_delete(self) -> bool:
-        g = self._pick_guild()
-        if g is None or not g.threads:
+        g = self._pick_guild_with(lambda g: bool(g.threads))
+        if g is None:
             return False
         thread_id = self._rng.choice(list(g.threads))
         thread = g.threads[thread_id]
@@ -2931,8 +2978,8 @@ class _SessionBuilder:
         return True
 
     def _thread_members_remove_bot(self) -> bool:
-        g = self._pick_guild()
-        if g is None or not g.bot_threads:
+        g = self._pick_guild_with(lambda g: bool(g.bot_threads))
+        if g is None:
             return False
         thread_id = self._rng.choice(sorted(g.bot_threads))
         thread = g.threads[thread_id]
@@ -2951,8 +2998,8 @@ class _SessionBuilder:
 
     def _thread_members_add(self) -> bool:
         rng = self._rng
-        g = self._pick_guild()
-        if g is None or not len(g.thread_ids) or not len(g.member_ids):
+        g = self._pick_guild_with(lambda g: len(g.thread_ids) > 0 and len(g.member_ids) > 0)
+        if g is None:
             return False
         thread_id = g.thread_ids.choice(rng)
         uid = g.member_ids.choice(rng)
@@ -3002,8 +3049,8 @@ class _SessionBuilder:
         return True
 
     def _role_delete(self) -> bool:
-        g = self._pick_guild()
-        if g is None or not len(g.churn_roles):
+        g = self._pick_guild_with(lambda g: len(g.churn_roles) > 0)
+        if g is None:
             return False
         role_id = g.churn_roles.choice(self._rng)  # roles created in-session are never assigned
         g.churn_roles.discard(role_id)
@@ -3073,7 +3120,7 @@ class _SessionBuilder:
         return True
 
     def _invite_delete(self) -> bool:
-        g = next((g for g in self._active() if g.invites), None)
+        g = self._pick_guild_with(lambda g: bool(g.invites))
         if g is None:
             return False
         code = self._rng.choice(sorted(g.invites))

@@ -1,0 +1,54 @@
+"""Shared fixtures: real offline GatewayBots, real SQLite files, recorded sessions."""
+
+from __future__ import annotations
+
+import functools
+import typing
+
+import hikari
+import pytest
+
+import hikaripersist as persist
+from hikaripersist._internal import gateway_session, offline
+
+if typing.TYPE_CHECKING:
+    import pathlib
+    from collections.abc import AsyncIterator
+
+    from hikaripersist._internal.gateway_session import GatewayRecord
+
+
+def make_bot(*, hikari_cache: bool = True) -> hikari.GatewayBot:
+    """A real GatewayBot that is never connected; hikari's own cache keeps every message."""
+    settings = (
+        hikari.impl.CacheSettings(max_messages=1_000_000)
+        if hikari_cache
+        else hikari.impl.CacheSettings(components=hikari.api.CacheComponents.NONE)
+    )
+    return offline.make_offline_bot(cache_settings=settings)
+
+
+@functools.cache
+def session(
+    seed: int = 0, guilds: int = 3, members: tuple[int, ...] = (2000, 800, 150), churn: float = 1.0
+) -> tuple[GatewayRecord, ...]:
+    """A recorded gateway session (generated once per parameter set and shared between tests)."""
+    return tuple(gateway_session.generate_session(seed=seed, guilds=guilds, members=members, churn=churn))
+
+
+@pytest.fixture
+def bot() -> hikari.GatewayBot:
+    return make_bot()
+
+
+@pytest.fixture
+def db_path(tmp_path: pathlib.Path) -> pathlib.Path:
+    return tmp_path / "cache.db"
+
+
+@pytest.fixture
+async def cache(bot: hikari.GatewayBot, db_path: pathlib.Path) -> AsyncIterator[persist.Cache]:
+    """An open cache on a fresh SQLite file, attached to ``bot``."""
+    cache = persist.Cache(bot, persist.SQLiteBackend(db_path))
+    async with cache:
+        yield cache
