@@ -22,14 +22,15 @@ from hikaripersist.backend import BackendError
 if typing.TYPE_CHECKING:
     import os
     import types
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
     from hikaripersist.backend import Backend
     from hikaripersist.rules import Rule
 
 _LOGGER = logging.getLogger("hikaripersist")
 _EventT = typing.TypeVar("_EventT", bound=hikari.Event)
-_CallbackT = typing.TypeVar("_CallbackT", bound="Callable[..., Awaitable[typing.Any]]")
+_CallbackT = typing.TypeVar("_CallbackT", bound="Callable[..., Coroutine[typing.Any, typing.Any, None]]")
+_Listener = typing.Callable[[_EventT], "Coroutine[typing.Any, typing.Any, None]"]
 
 
 class _App(typing.Protocol):
@@ -60,6 +61,7 @@ class Cache:
     """
 
     __slots__: typing.Sequence[str] = (
+        "__weakref__",
         "_backend",
         "_bot",
         "_closing",
@@ -77,12 +79,9 @@ class Cache:
         "_subscribed",
         "_wake",
         "_writer_task",
-        "__weakref__",
     )
 
-    def __init__(
-        self, bot: _App, backend: Backend, *, rule: Rule | None = None, max_pending: int = 10_000
-    ) -> None:
+    def __init__(self, bot: _App, backend: Backend, *, rule: Rule | None = None, max_pending: int = 10_000) -> None:
         if not hasattr(bot, "event_manager"):
             msg = f"Cache needs a hikari app with an event manager, got {type(bot).__name__}"
             raise TypeError(msg)
@@ -127,7 +126,7 @@ class Cache:
             self._subscribe(event_type)
         for event_type in events_.known_confirmed_event_types():
             self._subscribe(event_type)
-        events_._on_new_confirmed(self)
+        events_.watch_confirmed_types(self)
 
     # --- properties -------------------------------------------------------------------------
 
@@ -363,14 +362,16 @@ class Cache:
                 still_waiting.append((target, waiter))
         self._flush_waiters = still_waiting
         manager = self._bot.event_manager
-        for event, error in zip(batch, errors):
+        for event, error in zip(batch, errors, strict=True):
             if error is None:
                 manager.dispatch(events_.confirmed_type(type(event))(event))
 
     # --- listeners (the original library's API) -----------------------------------------------------
 
     @typing.overload
-    def listen(self, event: type[_EventT] | None = None, *, confirm: bool = False) -> Callable[[_CallbackT], _CallbackT]: ...
+    def listen(
+        self, event: type[_EventT] | None = None, *, confirm: bool = False
+    ) -> Callable[[_CallbackT], _CallbackT]: ...
 
     @typing.overload
     def listen(self, event: _CallbackT, *, confirm: bool = False) -> _CallbackT: ...
@@ -382,19 +383,18 @@ class Cache:
         as in hikari (a listener of `hikari.GuildEvent` receives every guild event once).
         """
         if callable(event) and not isinstance(event, type):
-            self.subscribe(_annotation_type(event), event, confirm=confirm)
+            callback = typing.cast("_Listener[hikari.Event]", event)
+            self.subscribe(_annotation_type(callback), callback, confirm=confirm)
             return event
 
         def decorator(callback: _CallbackT) -> _CallbackT:
-            event_type = event if event is not None else _annotation_type(callback)
-            self.subscribe(event_type, callback, confirm=confirm)
+            event_type: type[hikari.Event] = event if event is not None else _annotation_type(callback)
+            self.subscribe(event_type, typing.cast("_Listener[hikari.Event]", callback), confirm=confirm)
             return callback
 
         return decorator
 
-    def subscribe(
-        self, event: type[_EventT], callback: Callable[[_EventT], Awaitable[None]], *, confirm: bool = False
-    ) -> None:
+    def subscribe(self, event: type[_EventT], callback: _Listener[_EventT], *, confirm: bool = False) -> None:
         """Subscribe ``callback`` to ``event`` (after commit when ``confirm``)."""
         if not inspect.iscoroutinefunction(callback) and not inspect.iscoroutinefunction(
             getattr(callback, "__call__", None)  # noqa: B004
@@ -413,7 +413,7 @@ class Cache:
         self._confirm_wrappers[(event, callback)] = unwrap
         self._bot.event_manager.subscribe(confirmed, unwrap)
 
-    def unsubscribe(self, event: type[_EventT], callback: Callable[[_EventT], Awaitable[None]]) -> None:
+    def unsubscribe(self, event: type[_EventT], callback: _Listener[_EventT]) -> None:
         """Remove a listener added with [`listen`][] or [`subscribe`][]."""
         wrapper = self._confirm_wrappers.pop((event, callback), None)
         if wrapper is not None:

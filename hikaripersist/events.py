@@ -47,6 +47,7 @@ import hikari
 
 _EventT_co = typing.TypeVar("_EventT_co", bound=hikari.Event, covariant=True)
 
+
 class _Watcher(typing.Protocol):
     def _subscribe(self, event_type: type[hikari.Event], /) -> None: ...
 
@@ -58,7 +59,7 @@ _confirmed_types: dict[type[hikari.Event], type[Confirmed[typing.Any]]] = {}
 _confirmed_watchers: weakref.WeakSet[_Watcher] = weakref.WeakSet()
 
 
-def _on_new_confirmed(watcher: _Watcher) -> None:
+def watch_confirmed_types(watcher: _Watcher) -> None:
     """Have ``watcher._subscribe(E)`` called for every ``Confirmed[E]`` created from now on."""
     _confirmed_watchers.add(watcher)
 
@@ -141,7 +142,9 @@ def confirmed_type(event_type: type[hikari.Event]) -> type[Confirmed[typing.Any]
         return existing
 
     bases = tuple(
-        confirmed_type(base) for base in event_type.__bases__ if isinstance(base, type) and issubclass(base, hikari.Event)
+        confirmed_type(base)
+        for base in event_type.__bases__
+        if isinstance(base, type) and issubclass(base, hikari.Event)
     )
     # Drop bases already implied by another base so the MRO stays consistent.
     bases = tuple(b for b in bases if not any(o is not b and issubclass(o, b) for o in bases)) or (Confirmed,)
@@ -174,8 +177,12 @@ def known_confirmed_event_types() -> tuple[type[hikari.Event], ...]:
 class PersistEvent(hikari.Event):
     """Base class of the cache's change events, dispatched after the change is committed."""
 
-    app: hikari.RESTAware = attrs.field(repr=False)
-    """The bot the cache belongs to."""
+    _app: hikari.RESTAware = attrs.field(alias="app", repr=False)
+
+    @property
+    def app(self) -> hikari.RESTAware:
+        """The bot the cache belongs to."""
+        return self._app
 
 
 @attrs.define(kw_only=True, weakref_slot=False)

@@ -106,9 +106,7 @@ class Query(typing.Generic[_T]):
 
     __slots__: typing.Sequence[str] = ("_app", "_backend_getter", "_spec")
 
-    def __init__(
-        self, backend: Callable[[], Backend], app: hikari.RESTAware | None, spec: _Spec
-    ) -> None:
+    def __init__(self, backend: Callable[[], Backend], app: hikari.RESTAware | None, spec: _Spec) -> None:
         self._backend_getter = backend
         self._app = app
         self._spec = spec
@@ -228,9 +226,7 @@ MEMBERS = _Spec(
     _cols("m", "guild_id", "user_id", "nickname", "joined_at", member_id="user_id"), "m.is_deleted = 0",
     "m.guild_id, m.user_id", _member,
 )  # fmt: skip
-EMOJIS = _Spec(
-    reader_.EMOJI_SELECT, "e", ("id",), _cols("e", "id", "guild_id", "name", "user_id"), "", "e.id", _owned
-)
+EMOJIS = _Spec(reader_.EMOJI_SELECT, "e", ("id",), _cols("e", "id", "guild_id", "name", "user_id"), "", "e.id", _owned)
 STICKERS = _Spec(
     reader_.STICKER_SELECT, "st", ("id",), _cols("st", "id", "guild_id", "name", "user_id"), "", "st.id", _owned
 )
@@ -257,7 +253,7 @@ class GuildQuery(Query[hikari.GatewayGuild]):
 
     __slots__: typing.Sequence[str] = ()
 
-    async def get(self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False) -> hikari.GatewayGuild | None:  # noqa: A002
+    async def get(self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False) -> hikari.GatewayGuild | None:
         """Return the stored guild ``id``.
 
         With ``fetch_if_missing``, a guild not stored is fetched over REST (as a ``RESTGuild``,
@@ -275,7 +271,7 @@ class ChannelQuery(Query[hikari.PermissibleGuildChannel]):
     __slots__: typing.Sequence[str] = ()
 
     async def get(
-        self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False  # noqa: A002
+        self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False
     ) -> hikari.PermissibleGuildChannel | None:
         """Return the stored guild channel ``id`` (optionally fetched over REST when missing)."""
         channel = await self._get(id=int(id))
@@ -291,7 +287,7 @@ class ThreadQuery(Query[hikari.GuildThreadChannel]):
 
     __slots__: typing.Sequence[str] = ()
 
-    async def get(self, *, id: hikari.Snowflakeish) -> hikari.GuildThreadChannel | None:  # noqa: A002
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.GuildThreadChannel | None:
         """Return the stored thread ``id``."""
         return await self._get(id=int(id))
 
@@ -302,7 +298,7 @@ class RoleQuery(Query[hikari.Role]):
     __slots__: typing.Sequence[str] = ()
 
     async def get(
-        self, *, id: hikari.Snowflakeish, guild_id_if_missing: hikari.Snowflakeish | None = None  # noqa: A002
+        self, *, id: hikari.Snowflakeish, guild_id_if_missing: hikari.Snowflakeish | None = None
     ) -> hikari.Role | None:
         """Return the stored role ``id``; with ``guild_id_if_missing``, fetch the guild's roles over REST."""
         role = await self._get(id=int(id))
@@ -333,7 +329,7 @@ class UserQuery(Query[hikari.User]):
 
     __slots__: typing.Sequence[str] = ()
 
-    async def get(self, *, id: hikari.Snowflakeish) -> hikari.User | None:  # noqa: A002
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.User | None:
         """Return the stored user ``id``."""
         row = await self._backend.fetch_one("SELECT data FROM users WHERE id = ? AND in_cache = 1", (int(id),))
         return self._reader().build_plain(row) if row is not None else None
@@ -344,7 +340,7 @@ class EmojiQuery(Query[hikari.KnownCustomEmoji]):
 
     __slots__: typing.Sequence[str] = ()
 
-    async def get(self, *, id: hikari.Snowflakeish) -> hikari.KnownCustomEmoji | None:  # noqa: A002
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.KnownCustomEmoji | None:
         """Return the stored emoji ``id``."""
         return await self._get(id=int(id))
 
@@ -354,7 +350,7 @@ class StickerQuery(Query[hikari.GuildSticker]):
 
     __slots__: typing.Sequence[str] = ()
 
-    async def get(self, *, id: hikari.Snowflakeish) -> hikari.GuildSticker | None:  # noqa: A002
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.GuildSticker | None:
         """Return the stored sticker ``id``."""
         return await self._get(id=int(id))
 
@@ -364,9 +360,7 @@ class PresenceQuery(Query[hikari.MemberPresence]):
 
     __slots__: typing.Sequence[str] = ()
 
-    async def get(
-        self, *, guild_id: hikari.Snowflakeish, user_id: hikari.Snowflakeish
-    ) -> hikari.MemberPresence | None:
+    async def get(self, *, guild_id: hikari.Snowflakeish, user_id: hikari.Snowflakeish) -> hikari.MemberPresence | None:
         """Return the presence of ``user_id`` in ``guild_id``."""
         return await self._get(guild_id=int(guild_id), user_id=int(user_id))
 
@@ -386,7 +380,7 @@ class MessageQuery(Query[hikari.Message]):
 
     __slots__: typing.Sequence[str] = ()
 
-    async def get(self, *, id: hikari.Snowflakeish) -> hikari.Message | None:  # noqa: A002
+    async def get(self, *, id: hikari.Snowflakeish) -> hikari.Message | None:
         """Return the stored message ``id``."""
         return await self._get(id=int(id))
 

@@ -8,7 +8,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import os
 import pathlib
 import sqlite3
 import typing
@@ -20,6 +19,7 @@ from hikaripersist._internal import schema
 from hikaripersist.backend import Backend, BackendError, Row, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
+    import os
     from collections.abc import AsyncIterator, Sequence
 
     import hikari
@@ -227,9 +227,7 @@ class SQLiteBackend(Backend):
 
     # --- reading ------------------------------------------------------------------------------
 
-    async def fetch(
-        self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500
-    ) -> AsyncIterator[list[Row]]:
+    async def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
         reader = self._require_reader()
         # A read transaction pins one WAL snapshot for the whole iteration.
         async with reader.execute(sql, tuple(params)) as cursor:
@@ -267,9 +265,7 @@ def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
             for statement in schema.create_statements():
                 db.execute(statement)
             db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),)
-            )
+            db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),))
         else:
             if app_id != _APPLICATION_ID or "meta" not in tables:
                 msg = f"{name} holds tables that hikari-persist did not write; refusing to touch it"
@@ -311,7 +307,7 @@ def _apply_batch(db: sqlite3.Connection, batch: Sequence[hikari.Event], rule: Ru
             db.execute("SAVEPOINT ev")
             try:
                 engine.apply(event)
-            except Exception as exc:  # noqa: BLE001 - one bad event must not sink its batch
+            except Exception as exc:
                 db.execute("ROLLBACK TO ev")
                 errors.append(exc)
                 name = type(event).__name__

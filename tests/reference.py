@@ -6,12 +6,12 @@ __all__ = ("KINDS", "compare_with_hikari", "hikari_counts")
 
 import typing
 
-import hikari
-
 from tests.deepeq import deep_diff
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    import hikari
 
     import hikaripersist as persist
 

@@ -16,17 +16,18 @@ from __future__ import annotations
 __all__: typing.Sequence[str] = ("Engine", "SQLConnection", "StoreCodec")
 
 import copy
-import datetime
 import logging
 import typing
 
 import hikari
+
 from hikaripersist._internal import codec as codec_
 
 if typing.TYPE_CHECKING:
+    import datetime
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from hikaripersist.rules import Rule
+    from hikaripersist.rules import Rule, RuleKind
 
 _LOGGER = logging.getLogger("hikaripersist.engine")
 
@@ -36,9 +37,11 @@ _Params = typing.Sequence[typing.Any]
 class SQLConnection(typing.Protocol):
     """The subset of a DB-API connection the engine uses (``?`` placeholders)."""
 
-    def execute(self, sql: str, parameters: _Params = ..., /) -> typing.Any: ...
+    def execute(self, sql: str, parameters: _Params | Mapping[str, typing.Any] = ..., /) -> typing.Any: ...
 
-    def executemany(self, sql: str, parameters: Iterable[_Params], /) -> typing.Any: ...
+    def executemany(
+        self, sql: str, parameters: Iterable[_Params] | Iterable[Mapping[str, typing.Any]], /
+    ) -> typing.Any: ...
 
 
 class StoreCodec:
@@ -74,11 +77,15 @@ def _received_embed(embed: hikari.Embed) -> hikari.Embed:
     )
 
 
-def _with_received_embeds(message: hikari.PartialMessage) -> hikari.PartialMessage:
-    if not message.embeds:
+_MessageT = typing.TypeVar("_MessageT", bound=hikari.PartialMessage)
+
+
+def _with_received_embeds(message: _MessageT) -> _MessageT:
+    embeds = message.embeds
+    if embeds is hikari.UNDEFINED or not embeds:
         return message
     message = copy.copy(message)
-    object.__setattr__(message, "embeds", [_received_embed(e) for e in message.embeds])
+    object.__setattr__(message, "embeds", [_received_embed(e) for e in embeds])
     return message
 
 
@@ -205,7 +212,7 @@ class Engine:
         handler(event)
         return True
 
-    def _allowed(self, kind: str, obj: object) -> bool:
+    def _allowed(self, kind: RuleKind, obj: object) -> bool:
         return self._rule is None or self._rule.allows(kind, obj)
 
     # --- users (hikari: _set_user / _garbage_collect_user) --------------------------------------
@@ -359,7 +366,7 @@ class Engine:
         self._clear_guild("roles", guild_id)
 
     def _clear_guild(self, table: str, guild_id: int) -> None:
-        self._db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608 - fixed names
+        self._db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
 
     # --- channels, threads, roles -----------------------------------------------------------
 
@@ -393,9 +400,7 @@ class Engine:
     def _on_channel_delete(self, event: hikari.GuildChannelDeleteEvent) -> None:
         channel_id = int(event.channel.id)
         self._db.execute("DELETE FROM channels WHERE id = ?", (channel_id,))
-        self._db.execute(
-            "DELETE FROM threads WHERE guild_id = ? AND parent_id = ?", (int(event.guild_id), channel_id)
-        )
+        self._db.execute("DELETE FROM threads WHERE guild_id = ? AND parent_id = ?", (int(event.guild_id), channel_id))
 
     def _set_threads(self, threads: Iterable[hikari.GuildThreadChannel]) -> None:
         rows = [
@@ -466,18 +471,20 @@ class Engine:
 
     # --- emojis and stickers (users referenced, counted) ---------------------------------------
 
-    def _set_owned(self, table: str, kind: str, items: Sequence[hikari.KnownCustomEmoji | hikari.GuildSticker]) -> None:
+    def _set_owned(
+        self, table: str, kind: RuleKind, items: Sequence[hikari.KnownCustomEmoji | hikari.GuildSticker]
+    ) -> None:
         items = [i for i in items if self._allowed(kind, i)]
         if not items:
             return
         self._set_users([i.user for i in items if i.user])
         new_user_ids: list[int] = []
         for item in items:
-            if item.user and self._scalar(f"SELECT 1 FROM {table} WHERE id = ?", (int(item.id),)) is None:  # noqa: S608
+            if item.user and self._scalar(f"SELECT 1 FROM {table} WHERE id = ?", (int(item.id),)) is None:
                 new_user_ids.append(int(item.user.id))
         self._incref_users(new_user_ids)
         self._db.executemany(
-            f"INSERT OR REPLACE INTO {table} (id, guild_id, name, user_id, user_gen, data)"  # noqa: S608
+            f"INSERT OR REPLACE INTO {table} (id, guild_id, name, user_id, user_gen, data)"
             f" VALUES (?, ?, ?, ?, {_CURRENT_GEN}, ?)",
             [
                 (
@@ -494,7 +501,7 @@ class Engine:
 
     def _clear_owned_for_guild(self, table: str, guild_id: int) -> None:
         held = self._db.execute(
-            f"SELECT user_id, user_gen FROM {table} WHERE guild_id = ? AND user_id IS NOT NULL",  # noqa: S608
+            f"SELECT user_id, user_gen FROM {table} WHERE guild_id = ? AND user_id IS NOT NULL",
             (guild_id,),
         ).fetchall()
         self._clear_guild(table, guild_id)
@@ -556,7 +563,7 @@ class Engine:
             found.update(
                 r[0]
                 for r in self._db.execute(
-                    f"SELECT user_id FROM members WHERE guild_id = ? AND user_id IN ({marks})",  # noqa: S608
+                    f"SELECT user_id FROM members WHERE guild_id = ? AND user_id IN ({marks})",
                     (guild_id, *chunk),
                 ).fetchall()
             )
@@ -723,10 +730,10 @@ class Engine:
 
     def _delete_invites(self, where: str, params: _Params) -> None:
         rows = self._db.execute(
-            f"SELECT inviter_id, inviter_gen, target_user_id, target_user_gen FROM invites WHERE {where}",  # noqa: S608
+            f"SELECT inviter_id, inviter_gen, target_user_id, target_user_gen FROM invites WHERE {where}",
             params,
         ).fetchall()
-        self._db.execute(f"DELETE FROM invites WHERE {where}", params)  # noqa: S608
+        self._db.execute(f"DELETE FROM invites WHERE {where}", params)
         held: list[tuple[int, int]] = []
         for inviter_id, inviter_gen, target_id, target_gen in rows:
             if inviter_id is not None:
@@ -814,7 +821,7 @@ class Engine:
                 data,
             ),
         )
-        self._set_mentions(message_id, message.user_mentions if mentions_known else None)
+        self._set_mentions(message_id, None if message.user_mentions is hikari.UNDEFINED else message.user_mentions)
 
     def _set_mentions(
         self, message_id: int, mentions: Mapping[hikari.Snowflake, hikari.User] | None, *, detached: bool = False
@@ -915,6 +922,4 @@ class Engine:
             self._mark_deleted_and_gc(int(message_id))
 
 
-_HANDLED: typing.Final[tuple[type[hikari.Event], ...]] = tuple(
-    Engine(typing.cast("SQLConnection", None))._handlers  # noqa: SLF001 - built once from the table above
-)
+_HANDLED: typing.Final[tuple[type[hikari.Event], ...]] = tuple(Engine(typing.cast("SQLConnection", None))._handlers)

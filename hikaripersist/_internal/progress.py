@@ -18,7 +18,16 @@ class Progress:
     When stderr is not a terminal it prints one line per 10% instead, so logs stay readable.
     """
 
-    __slots__: typing.Sequence[str] = ("_done", "_label", "_last_draw", "_last_pct", "_started", "_stream", "_total", "_tty")
+    __slots__: typing.Sequence[str] = (
+        "_done",
+        "_label",
+        "_last_draw",
+        "_last_pct",
+        "_started",
+        "_stream",
+        "_total",
+        "_tty",
+    )
 
     def __init__(self, label: str, total: int | None, *, stream: typing.TextIO | None = None) -> None:
         self._label = label

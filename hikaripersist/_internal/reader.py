@@ -21,6 +21,7 @@ if typing.TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("hikaripersist.reader")
 
+
 def _user_record(id_column: str, gen_column: str) -> str:
     """SQL for the user record a row holds: the current one, or an older one it still shows."""
     return (
@@ -38,9 +39,7 @@ MESSAGE_SELECT: typing.Final[str] = (
 )
 USER_SELECT: typing.Final[str] = "SELECT data FROM users"
 EMOJI_SELECT: typing.Final[str] = f"SELECT e.data, {_user_record('e.user_id', 'e.user_gen')} FROM emojis e"
-STICKER_SELECT: typing.Final[str] = (
-    f"SELECT st.data, {_user_record('st.user_id', 'st.user_gen')} FROM stickers st"
-)
+STICKER_SELECT: typing.Final[str] = f"SELECT st.data, {_user_record('st.user_id', 'st.user_gen')} FROM stickers st"
 INVITE_SELECT: typing.Final[str] = (
     f"SELECT i.data, {_user_record('i.inviter_id', 'i.inviter_gen')},"
     f" {_user_record('i.target_user_id', 'i.target_user_gen')} FROM invites i"
@@ -62,7 +61,9 @@ class Reader:
         return codec.loads(raw, self._app)
 
     async def member(self, guild_id: int, user_id: int) -> hikari.Member | None:
-        row = await self._backend.fetch_one(MEMBER_SELECT + " WHERE m.guild_id = ? AND m.user_id = ?", (guild_id, user_id))
+        row = await self._backend.fetch_one(
+            MEMBER_SELECT + " WHERE m.guild_id = ? AND m.user_id = ?", (guild_id, user_id)
+        )
         return self.build_member(row) if row is not None else None
 
     def build_member(self, row: Row) -> hikari.Member:

@@ -26,7 +26,8 @@ _TABLES_V1: typing.Final[dict[str, str]] = {
     "meta": "key TEXT PRIMARY KEY, value TEXT NOT NULL",
     "me": "id INTEGER PRIMARY KEY, data BLOB NOT NULL",
     "guilds": (
-        "id INTEGER PRIMARY KEY, name TEXT, owner_id INTEGER, is_available INTEGER NOT NULL DEFAULT 1, data BLOB NOT NULL"
+        "id INTEGER PRIMARY KEY, name TEXT, owner_id INTEGER, is_available INTEGER NOT NULL DEFAULT 1,"
+        " data BLOB NOT NULL"
     ),
     "channels": (
         "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, parent_id INTEGER, type INTEGER, name TEXT,"
