@@ -16,6 +16,7 @@ import hikari
 
 from hikaripersist import events as events_
 from hikaripersist import queries
+from hikaripersist._internal import ops
 from hikaripersist._internal.engine import Engine
 from hikaripersist.backend import BackendError
 
@@ -105,18 +106,18 @@ class Cache:
         app = typing.cast("hikari.RESTAware", bot)
         getter = self._get_backend
         self._queries = {
-            "guilds": queries.GuildQuery(getter, app, queries.GUILDS),
-            "channels": queries.ChannelQuery(getter, app, queries.CHANNELS),
-            "threads": queries.ThreadQuery(getter, app, queries.THREADS),
-            "roles": queries.RoleQuery(getter, app, queries.ROLES),
-            "members": queries.MemberQuery(getter, app, queries.MEMBERS),
-            "users": queries.UserQuery(getter, app, queries.USERS),
-            "emojis": queries.EmojiQuery(getter, app, queries.EMOJIS),
-            "stickers": queries.StickerQuery(getter, app, queries.STICKERS),
-            "presences": queries.PresenceQuery(getter, app, queries.PRESENCES),
-            "voice_states": queries.VoiceStateQuery(getter, app, queries.VOICE_STATES),
-            "messages": queries.MessageQuery(getter, app, queries.MESSAGES),
-            "invites": queries.InviteQuery(getter, app, queries.INVITES),
+            "guilds": queries.GuildQuery(getter, app, queries.GUILDS, self.store),
+            "channels": queries.ChannelQuery(getter, app, queries.CHANNELS, self.store),
+            "threads": queries.ThreadQuery(getter, app, queries.THREADS, self.store),
+            "roles": queries.RoleQuery(getter, app, queries.ROLES, self.store),
+            "members": queries.MemberQuery(getter, app, queries.MEMBERS, self.store),
+            "users": queries.UserQuery(getter, app, queries.USERS, self.store),
+            "emojis": queries.EmojiQuery(getter, app, queries.EMOJIS, self.store),
+            "stickers": queries.StickerQuery(getter, app, queries.STICKERS, self.store),
+            "presences": queries.PresenceQuery(getter, app, queries.PRESENCES, self.store),
+            "voice_states": queries.VoiceStateQuery(getter, app, queries.VOICE_STATES, self.store),
+            "messages": queries.MessageQuery(getter, app, queries.MESSAGES, self.store),
+            "invites": queries.InviteQuery(getter, app, queries.INVITES, self.store),
         }
 
         manager = bot.event_manager
@@ -363,7 +364,7 @@ class Cache:
         self._flush_waiters = still_waiting
         manager = self._bot.event_manager
         for event, error in zip(batch, errors, strict=True):
-            if error is None:
+            if error is None and not isinstance(event, ops.InternalOp):
                 manager.dispatch(events_.confirmed_type(type(event))(event))
 
     # --- listeners (the original library's API) -----------------------------------------------------
@@ -431,6 +432,57 @@ class Cache:
             msg = f"{self._backend.name} does not support backups"
             raise BackendError(msg)
         await backup(path)
+
+    def _enqueue(self, op: ops.InternalOp) -> int:
+        self._submitted += 1
+        self._pending.append((self._submitted, op))
+        if self._wake is not None:
+            self._wake.set()
+        return self._submitted
+
+    def store(
+        self, entity: hikari.Member | hikari.PermissibleGuildChannel | hikari.GuildThreadChannel | hikari.Role
+    ) -> None:
+        """Queue ``entity`` (e.g. fetched over REST) to be stored as if the gateway had sent it."""
+        self._enqueue(ops.StoreOp(app=typing.cast("hikari.RESTAware", self._bot), entity=entity))
+
+    async def clear(
+        self,
+        *,
+        channels: bool = False,
+        guilds: bool = False,
+        members: bool = False,
+        roles: bool = False,
+        kinds: Sequence[str] = (),
+    ) -> None:
+        """Remove stored entities: of the kinds flagged (the original library's keywords) or named in ``kinds``.
+
+        With no flag and no kind, everything is removed. Returns once the removal is committed.
+        Users that nothing references any more are removed with them.
+        """
+        selected = {
+            name
+            for name, on in (("channels", channels), ("guilds", guilds), ("members", members), ("roles", roles))
+            if on
+        }
+        selected.update(kinds)
+        unknown = selected - set(self._queries)
+        if unknown:
+            msg = f"unknown kinds {sorted(unknown)}; known: {', '.join(self._queries)}"
+            raise ValueError(msg)
+        if not selected:
+            selected = set(self._queries)
+        self._enqueue(ops.ClearOp(app=typing.cast("hikari.RESTAware", self._bot), kinds=frozenset(selected)))
+        await self.flush()
+
+    async def restore(self, path: str | os.PathLike[str]) -> None:
+        """Replace the store's content with a backup made by [`backup`][] (queued writes land on top)."""
+        await self.flush()
+        restore = getattr(self._backend, "restore", None)
+        if restore is None:
+            msg = f"{self._backend.name} does not support restoring backups"
+            raise BackendError(msg)
+        await restore(path)
 
     async def stats(self) -> dict[str, int]:
         """Rows per kind."""

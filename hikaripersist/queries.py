@@ -33,6 +33,7 @@ if typing.TYPE_CHECKING:
     from hikaripersist.backend import Backend, Row
 
 _T = typing.TypeVar("_T")
+_Storable: typing.TypeAlias = "hikari.Member | hikari.PermissibleGuildChannel | hikari.GuildThreadChannel | hikari.Role"
 _Builder = typing.Callable[["reader_.Reader", "Row"], typing.Any]
 
 
@@ -104,12 +105,23 @@ class Query(typing.Generic[_T]):
     Every filter runs in the database; values are always bound parameters.
     """
 
-    __slots__: typing.Sequence[str] = ("_app", "_backend_getter", "_spec")
+    __slots__: typing.Sequence[str] = ("_app", "_backend_getter", "_spec", "_store")
 
-    def __init__(self, backend: Callable[[], Backend], app: hikari.RESTAware | None, spec: _Spec) -> None:
+    def __init__(
+        self,
+        backend: Callable[[], Backend],
+        app: hikari.RESTAware | None,
+        spec: _Spec,
+        store: Callable[[_Storable], None] | None = None,
+    ) -> None:
         self._backend_getter = backend
         self._app = app
         self._spec = spec
+        self._store = store
+
+    def _keep(self, entity: _Storable) -> None:
+        if self._store is not None:
+            self._store(entity)
 
     @property
     def _backend(self) -> Backend:
@@ -253,15 +265,27 @@ class GuildQuery(Query[hikari.GatewayGuild]):
 
     __slots__: typing.Sequence[str] = ()
 
-    async def get(self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False) -> hikari.GatewayGuild | None:
+    @typing.overload
+    async def get(
+        self, *, id: hikari.Snowflakeish, fetch_if_missing: typing.Literal[False] = False
+    ) -> hikari.GatewayGuild | None: ...
+
+    @typing.overload
+    async def get(
+        self, *, id: hikari.Snowflakeish, fetch_if_missing: bool
+    ) -> hikari.GatewayGuild | hikari.RESTGuild | None: ...
+
+    async def get(
+        self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False
+    ) -> hikari.GatewayGuild | hikari.RESTGuild | None:
         """Return the stored guild ``id``.
 
-        With ``fetch_if_missing``, a guild not stored is fetched over REST (as a ``RESTGuild``,
-        which hikari never caches; so it is returned but not stored).
+        With ``fetch_if_missing``, a guild not stored is fetched over REST; that gives a
+        `hikari.RESTGuild`, which hikari's cache never holds, so it is returned but not stored.
         """
         guild = await self._get(id=int(id))
         if guild is None and fetch_if_missing and isinstance(self._app, hikari.RESTAware):
-            return typing.cast("hikari.GatewayGuild", await self._app.rest.fetch_guild(id))
+            return await self._app.rest.fetch_guild(id)
         return guild
 
 
@@ -278,6 +302,7 @@ class ChannelQuery(Query[hikari.PermissibleGuildChannel]):
         if channel is None and fetch_if_missing and isinstance(self._app, hikari.RESTAware):
             fetched = await self._app.rest.fetch_channel(id)
             if isinstance(fetched, hikari.PermissibleGuildChannel):
+                self._keep(fetched)
                 return fetched
         return channel
 
@@ -304,8 +329,9 @@ class RoleQuery(Query[hikari.Role]):
         role = await self._get(id=int(id))
         if role is None and guild_id_if_missing is not None and isinstance(self._app, hikari.RESTAware):
             for candidate in await self._app.rest.fetch_roles(guild_id_if_missing):
+                self._keep(candidate)
                 if candidate.id == int(id):
-                    return candidate
+                    role = candidate
         return role
 
 
@@ -320,7 +346,8 @@ class MemberQuery(Query[hikari.Member]):
         """Return the member ``member_id`` of guild ``guild_id`` (optionally fetched over REST)."""
         member = await self._get(guild_id=int(guild_id), user_id=int(member_id))
         if member is None and fetch_if_missing and isinstance(self._app, hikari.RESTAware):
-            return await self._app.rest.fetch_member(guild_id, member_id)
+            member = await self._app.rest.fetch_member(guild_id, member_id)
+            self._keep(member)
         return member
 
 

@@ -191,6 +191,24 @@ class SQLiteBackend(Backend):
 
         await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
+    async def restore(self, path: str | os.PathLike[str]) -> None:
+        """Replace the database's content with the backup at ``path`` (checked before anything changes)."""
+        db = self._require_writer()
+        source_path = pathlib.Path(path)
+
+        def run() -> None:
+            if not source_path.is_file():
+                msg = f"no backup at {source_path}"
+                raise BackendError(msg)
+            source = sqlite3.connect(source_path.absolute().as_uri() + "?mode=ro", uri=True)
+            try:
+                _check_backup(source, str(source_path))
+                source.backup(db)
+            finally:
+                source.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
     def _require_writer(self) -> sqlite3.Connection:
         if self._writer is None:
             msg = f"{self.name} is not open"
@@ -248,6 +266,21 @@ def _close_writer(db: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         db.execute("PRAGMA optimize")
     db.close()
+
+
+def _check_backup(db: sqlite3.Connection, name: str) -> None:
+    try:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        msg = f"{name} is not a hikari-persist backup ({exc})"
+        raise SchemaError(msg) from exc
+    if app_id != _APPLICATION_ID or row is None:
+        msg = f"{name} is not a hikari-persist backup"
+        raise SchemaError(msg)
+    if int(row[0]) != schema.SCHEMA_VERSION:
+        msg = f"{name} has schema {row[0]}; open it with hikari-persist once to migrate it, then restore it"
+        raise SchemaError(msg)
 
 
 def _prepare_schema(db: sqlite3.Connection, name: str) -> None:

@@ -22,6 +22,7 @@ import typing
 import hikari
 
 from hikaripersist._internal import codec as codec_
+from hikaripersist._internal import ops
 
 if typing.TYPE_CHECKING:
     import datetime
@@ -197,6 +198,8 @@ class Engine:
             hikari.GuildBulkMessageDeleteEvent: self._on_message_bulk_delete,
             hikari.PresenceUpdateEvent: self._on_presence_update,
             hikari.VoiceStateUpdateEvent: self._on_voice_state_update,
+            ops.StoreOp: self._on_store,
+            ops.ClearOp: self._on_clear,
         }
 
     @staticmethod
@@ -921,5 +924,50 @@ class Engine:
         for message_id in event.message_ids:
             self._mark_deleted_and_gc(int(message_id))
 
+    # --- the cache's own writes ---------------------------------------------------------------------
+
+    def _on_store(self, op: ops.StoreOp) -> None:
+        entity = op.entity
+        if isinstance(entity, hikari.Member):
+            self._set_members(int(entity.guild_id), (entity,))
+        elif isinstance(entity, hikari.GuildThreadChannel):
+            self._set_threads((entity,))
+        elif isinstance(entity, hikari.Role):
+            self._set_roles((entity,))
+        else:
+            self._set_channels((entity,))
+
+    def _on_clear(self, op: ops.ClearOp) -> None:
+        for kind in sorted(op.kinds):
+            table = _CLEARABLE[kind]
+            self._db.execute(f"DELETE FROM {table}")
+            if kind == "messages":
+                self._db.execute("DELETE FROM message_mentions")
+        # Users (and their older records) that nothing holds any more go with what held them.
+        self._db.execute(
+            "DELETE FROM user_snapshots WHERE NOT (" + _USER_RECORD_HELD_BY_ROW.format(t="user_snapshots") + ")"
+        )
+        self._db.execute(
+            "DELETE FROM users WHERE in_cache = 0 OR (ref_count < 1 AND NOT ("
+            + _USER_RECORD_HELD_BY_ROW.format(t="users")
+            + "))"
+        )
+
+
+_CLEARABLE: typing.Final[dict[str, str]] = {
+    "guilds": "guilds",
+    "channels": "channels",
+    "threads": "threads",
+    "roles": "roles",
+    "members": "members",
+    "emojis": "emojis",
+    "stickers": "stickers",
+    "presences": "presences",
+    "voice_states": "voice_states",
+    "messages": "messages",
+    "invites": "invites",
+    "users": "users",
+}
+_USER_RECORD_HELD_BY_ROW: typing.Final[str] = _USER_RECORD_HELD.replace(":id", "{t}.id").replace(":gen", "{t}.gen")
 
 _HANDLED: typing.Final[tuple[type[hikari.Event], ...]] = tuple(Engine(typing.cast("SQLConnection", None))._handlers)

@@ -1,0 +1,40 @@
+"""Writes that do not come from the gateway, queued through the writer like events.
+
+They are hikari events only so that they share the writer's queue and ordering with gateway
+events; they are never dispatched to listeners.
+"""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = ("ClearOp", "InternalOp", "StoreOp")
+
+import typing
+
+import attrs
+import hikari
+
+
+@attrs.define(kw_only=True, weakref_slot=False)
+class InternalOp(hikari.Event):
+    """Base of the cache's own writes (never dispatched)."""
+
+    _app: hikari.RESTAware = attrs.field(alias="app", repr=False)
+
+    @property
+    def app(self) -> hikari.RESTAware:
+        """The bot the cache belongs to."""
+        return self._app
+
+
+@attrs.define(kw_only=True, weakref_slot=False)
+class StoreOp(InternalOp):
+    """Store an entity obtained elsewhere (e.g. fetched over REST), as hikari's cache would set it."""
+
+    entity: hikari.Member | hikari.PermissibleGuildChannel | hikari.GuildThreadChannel | hikari.Role = attrs.field()
+
+
+@attrs.define(kw_only=True, weakref_slot=False)
+class ClearOp(InternalOp):
+    """Remove every stored entity of the given kinds."""
+
+    kinds: frozenset[str] = attrs.field()
