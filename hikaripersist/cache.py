@@ -29,6 +29,8 @@ if typing.TYPE_CHECKING:
     from hikaripersist.rules import Rule
 
 _LOGGER = logging.getLogger("hikaripersist")
+# Our own events, and exception events (confirming those could loop when a listener keeps failing).
+_NEVER_CONFIRMED: typing.Final = (events_.Confirmed, events_.PersistEvent, ops.InternalOp, hikari.ExceptionEvent)
 _EventT = typing.TypeVar("_EventT", bound=hikari.Event)
 _CallbackT = typing.TypeVar("_CallbackT", bound="Callable[..., Coroutine[typing.Any, typing.Any, None]]")
 _Listener = typing.Callable[[_EventT], "Coroutine[typing.Any, typing.Any, None]"]
@@ -296,7 +298,7 @@ class Cache:
     # --- intake ---------------------------------------------------------------------------------
 
     def _subscribe(self, event_type: type[hikari.Event]) -> None:
-        if event_type in self._subscribed or issubclass(event_type, (events_.Confirmed, events_.PersistEvent)):
+        if event_type in self._subscribed or issubclass(event_type, _NEVER_CONFIRMED):
             return
         self._subscribed.add(event_type)
         self._bot.event_manager.subscribe(event_type, self._on_event)
@@ -304,7 +306,7 @@ class Cache:
     async def _on_event(self, event: hikari.Event) -> None:
         # hikari calls this once per subscribed type the event dispatches as; the tasks for one
         # event run back to back, so comparing with the previous event removes duplicates.
-        if event is self._last_event:
+        if event is self._last_event or isinstance(event, _NEVER_CONFIRMED):
             return
         self._last_event = event
         self._submitted += 1

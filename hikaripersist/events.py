@@ -133,6 +133,9 @@ class Confirmed(hikari.Event, typing.Generic[_EventT_co]):
 def confirmed_type(event_type: type[hikari.Event]) -> type[Confirmed[typing.Any]]:
     """Return the ``Confirmed[event_type]`` class, creating it (and its bases) on first use."""
     if event_type is hikari.Event:
+        # Everything is to be confirmed: caches start watching every event type.
+        for watcher in tuple(_confirmed_watchers):
+            watcher._subscribe(hikari.Event)
         return Confirmed
     if issubclass(event_type, Confirmed):
         msg = "Confirmed events cannot themselves be confirmed"
