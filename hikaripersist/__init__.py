@@ -21,6 +21,7 @@ __all__: typing.Sequence[str] = (
     "Cache",
     "CacheIterator",
     "CacheIteratorStep",
+    "CacheStartupError",
     "ChannelInsertEvent",
     "ChannelRemoveEvent",
     "ChannelRule",
@@ -59,7 +60,7 @@ __all__: typing.Sequence[str] = (
 
 import typing
 
-from hikaripersist.backend import Backend, BackendError, SchemaError
+from hikaripersist.backend import Backend, BackendError, CacheStartupError, SchemaError
 from hikaripersist.cache import Cache
 from hikaripersist.events import (
     BulkChannelEvent,

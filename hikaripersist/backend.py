@@ -9,7 +9,7 @@ a transactional SQL-like connection for the writer and row access for the reader
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("Backend", "BackendError", "SchemaError", "WriteResult")
+__all__: typing.Sequence[str] = ("Backend", "BackendError", "CacheStartupError", "SchemaError", "WriteResult")
 
 import abc
 import typing
@@ -31,6 +31,15 @@ class BackendError(RuntimeError):
 
 class SchemaError(BackendError):
     """The store holds a schema this version cannot use: written by a newer release, or not ours."""
+
+
+class CacheStartupError(BaseException):
+    """The cache could not open its backend when the bot started; the bot does not start.
+
+    It derives from `BaseException` (like `SystemExit`) so that hikari's listener error handling,
+    which logs and swallows `Exception`s, cannot let the bot run without its cache: it propagates
+    out of ``bot.start()`` / ``bot.run()``. The original error is its ``__cause__``.
+    """
 
 
 class WriteResult(typing.NamedTuple):

@@ -18,7 +18,7 @@ from hikaripersist import events as events_
 from hikaripersist import queries
 from hikaripersist._internal import ops
 from hikaripersist._internal.engine import Engine
-from hikaripersist.backend import BackendError
+from hikaripersist.backend import BackendError, CacheStartupError
 
 if typing.TYPE_CHECKING:
     import os
@@ -234,7 +234,12 @@ class Cache:
     # --- lifetime -----------------------------------------------------------------------------
 
     async def _on_starting(self, _: hikari.StartingEvent) -> None:
-        await self.open()
+        try:
+            await self.open()
+        except Exception as exc:
+            _LOGGER.critical("cannot open %s, the bot will not start: %s", self._backend.name, exc)
+            msg = f"hikari-persist could not open {self._backend.name}: {exc}"
+            raise CacheStartupError(msg) from exc
 
     async def _on_stopped(self, _: hikari.StoppedEvent) -> None:
         await self.close()

@@ -122,11 +122,11 @@ class SQLiteBackend(Backend):
         return pathlib.Path(self._path).absolute().as_uri()
 
     def _open_writer(self) -> sqlite3.Connection:
-        if self._path != ":memory:":
-            pathlib.Path(self._path).absolute().parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self._path != ":memory:":
+                pathlib.Path(self._path).absolute().parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self._uri(), uri=True, isolation_level=None, check_same_thread=False, timeout=10)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             msg = f"cannot open {self.name}: {exc}"
             raise BackendError(msg) from exc
         try:
