@@ -23,13 +23,14 @@ from hikaripersist.backend import BackendError, CacheStartupError
 if typing.TYPE_CHECKING:
     import os
     import types
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
 
     from hikaripersist.backend import Backend
     from hikaripersist.rules import Rule
 
 _LOGGER = logging.getLogger("hikaripersist")
 # Our own events, and exception events (confirming those could loop when a listener keeps failing).
+_STORED_EVENT_TYPES: typing.Final = frozenset(Engine.handled_event_types())
 _NEVER_CONFIRMED: typing.Final = (events_.Confirmed, events_.PersistEvent, ops.InternalOp, hikari.ExceptionEvent)
 _EventT = typing.TypeVar("_EventT", bound=hikari.Event)
 _CallbackT = typing.TypeVar("_CallbackT", bound="Callable[..., Coroutine[typing.Any, typing.Any, None]]")
@@ -80,6 +81,7 @@ class Cache:
         "_space",
         "_submitted",
         "_subscribed",
+        "_urgent",
         "_wake",
         "_writer_task",
     )
@@ -97,6 +99,7 @@ class Cache:
         self._committed = 0
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake: asyncio.Event | None = None
+        self._urgent: asyncio.Event | None = None
         self._space: asyncio.Event | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -127,7 +130,7 @@ class Cache:
         manager.subscribe(hikari.StoppedEvent, self._on_stopped)
         for event_type in Engine.handled_event_types():
             self._subscribe(event_type)
-        for event_type in events_.known_confirmed_event_types():
+        for event_type in events_.requested_confirmed_event_types():
             self._subscribe(event_type)
         events_.watch_confirmed_types(self)
 
@@ -251,11 +254,12 @@ class Cache:
         await self._backend.open()
         self._closing = False
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
         self._writer_task = asyncio.create_task(self._write_loop(), name="hikaripersist writer")
         if self._pending:
-            self._wake.set()
+            self._notify()
 
     async def close(self) -> None:
         """Write everything queued, stop the writer and close the backend (idempotent)."""
@@ -265,8 +269,7 @@ class Cache:
                 await self._backend.close()
             return
         self._closing = True
-        assert self._wake is not None
-        self._wake.set()
+        self._notify(urgent=True)
         try:
             await task
         finally:
@@ -296,8 +299,7 @@ class Cache:
             raise BackendError(msg)
         waiter = asyncio.get_running_loop().create_future()
         self._flush_waiters.append((target, waiter))
-        assert self._wake is not None
-        self._wake.set()
+        self._notify(urgent=True)
         await waiter
 
     # --- intake ---------------------------------------------------------------------------------
@@ -314,19 +316,44 @@ class Cache:
         if event is self._last_event or isinstance(event, _NEVER_CONFIRMED):
             return
         self._last_event = event
+        if type(event) not in _STORED_EVENT_TYPES and not self._confirmation_wanted(type(event)):
+            # Subscribed only so that someone's Confirmed[...] fires; nobody on this bot wants it.
+            return
         self._submitted += 1
         self._pending.append((self._submitted, event))
-        if self._wake is not None:
-            self._wake.set()
+        self._notify()
         # Backpressure: wait (after queueing, so order is kept) while the writer is far behind.
         if self._space is not None and len(self._pending) >= self._max_pending:
             self._space.clear()
             await self._space.wait()
 
+    def _confirmation_wanted(self, event_type: type[hikari.Event]) -> bool:
+        manager = self._bot.event_manager
+        # hikari keeps `wait_for` waiters apart from listeners; other event managers may not have them.
+        waiters = typing.cast("Mapping[type[hikari.Event], object] | None", getattr(manager, "_waiters", None))
+        for cls in events_.confirmed_type(event_type, notify=False).dispatches():
+            # Only Confirmed types count: a listener of hikari.Event itself wants no confirmation.
+            if not issubclass(cls, events_.Confirmed):
+                continue
+            if manager.get_listeners(typing.cast("type[hikari.Event]", cls), polymorphic=False):
+                return True
+            if waiters is not None and cls in waiters:
+                return True
+        return False
+
     # --- writer -----------------------------------------------------------------------------------
+
+    def _notify(self, *, urgent: bool = False) -> None:
+        """Wake the writer; ``urgent`` (flush, close, full batch) also ends its wait for a batch to fill."""
+        if self._wake is None or self._urgent is None:
+            return
+        self._wake.set()
+        if urgent or len(self._pending) >= self._backend.batch_size:
+            self._urgent.set()
 
     async def _write_loop(self) -> None:
         assert self._wake is not None
+        assert self._urgent is not None
         backend = self._backend
         while True:
             if not self._pending:
@@ -336,10 +363,10 @@ class Cache:
                 await self._wake.wait()
                 continue
             if len(self._pending) < backend.batch_size and not self._closing and not self._flush_waiters:
-                # Give a batch a moment to fill; a flush request cuts the wait short.
-                self._wake.clear()
+                # Give a batch a moment to fill; a flush, a close or a full batch cuts the wait short.
+                self._urgent.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), backend.flush_interval)
+                    await asyncio.wait_for(self._urgent.wait(), backend.flush_interval)
             count = min(len(self._pending), backend.batch_size)
             batch = [self._pending[i] for i in range(count)]
             started = time.perf_counter()
@@ -372,7 +399,7 @@ class Cache:
         manager = self._bot.event_manager
         for event, error in zip(batch, errors, strict=True):
             if error is None and not isinstance(event, ops.InternalOp):
-                manager.dispatch(events_.confirmed_type(type(event))(event))
+                manager.dispatch(events_.confirmed_type(type(event), notify=False)(event, self))
 
     # --- listeners (the original library's API) -----------------------------------------------------
 
@@ -415,7 +442,9 @@ class Cache:
         confirmed = events_.confirmed_type(event)
 
         async def unwrap(confirmed_event: events_.Confirmed[_EventT]) -> None:
-            await callback(confirmed_event.event)
+            # Listeners registered on this cache wait for this cache's commit, not another's.
+            if confirmed_event.cache is self:
+                await callback(confirmed_event.event)
 
         unwrap.__name__ = getattr(callback, "__name__", "listener")
         self._confirm_wrappers[(event, callback)] = unwrap
@@ -443,8 +472,7 @@ class Cache:
     def _enqueue(self, op: ops.InternalOp) -> int:
         self._submitted += 1
         self._pending.append((self._submitted, op))
-        if self._wake is not None:
-            self._wake.set()
+        self._notify()
         return self._submitted
 
     def store(

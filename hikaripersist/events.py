@@ -54,6 +54,7 @@ class _Watcher(typing.Protocol):
 
 _confirmed_lock = threading.Lock()
 _confirmed_types: dict[type[hikari.Event], type[Confirmed[typing.Any]]] = {}
+_requested: dict[type[hikari.Event], None] = {}
 # Caches register here to learn about Confirmed[E] types created after they started, so that
 # they can subscribe to E and confirm it (see Cache._watch_confirmed).
 _confirmed_watchers: weakref.WeakSet[_Watcher] = weakref.WeakSet()
@@ -89,17 +90,23 @@ class Confirmed(hikari.Event, typing.Generic[_EventT_co]):
     ```
     """
 
-    __slots__: typing.Sequence[str] = ("_event",)
+    __slots__: typing.Sequence[str] = ("_cache", "_event")
 
     _event_type: typing.ClassVar[type[hikari.Event]] = hikari.Event
 
-    def __init__(self, event: _EventT_co, /) -> None:
+    def __init__(self, event: _EventT_co, /, cache: typing.Any = None) -> None:
         self._event = event
+        self._cache = cache
 
     @property
     def event(self) -> _EventT_co:
         """The original hikari event whose writes were committed."""
         return self._event
+
+    @property
+    def cache(self) -> typing.Any:
+        """The `hikaripersist.Cache` that committed the writes (a bot may have several caches)."""
+        return self._cache
 
     @property
     def app(self) -> hikari.RESTAware:
@@ -113,7 +120,7 @@ class Confirmed(hikari.Event, typing.Generic[_EventT_co]):
 
     def __getattr__(self, name: str) -> typing.Any:
         # Only called for names not found normally: forward them to the original event.
-        if name == "_event":
+        if name in ("_event", "_cache"):
             raise AttributeError(name)
         return getattr(self._event, name)
 
@@ -130,22 +137,28 @@ class Confirmed(hikari.Event, typing.Generic[_EventT_co]):
         return confirmed_type(item)
 
 
-def confirmed_type(event_type: type[hikari.Event]) -> type[Confirmed[typing.Any]]:
-    """Return the ``Confirmed[event_type]`` class, creating it (and its bases) on first use."""
-    if event_type is hikari.Event:
-        # Everything is to be confirmed: caches start watching every event type.
-        for watcher in tuple(_confirmed_watchers):
-            watcher._subscribe(hikari.Event)
-        return Confirmed
+def confirmed_type(event_type: type[hikari.Event], *, notify: bool = True) -> type[Confirmed[typing.Any]]:
+    """Return the ``Confirmed[event_type]`` class, creating it (and its bases) on first use.
+
+    With ``notify``, caches learn that someone asked for this type, so that they confirm events of
+    ``event_type`` even when they store nothing for them.
+    """
     if issubclass(event_type, Confirmed):
         msg = "Confirmed events cannot themselves be confirmed"
         raise TypeError(msg)
+    if notify:
+        _requested[event_type] = None
+        for watcher in tuple(_confirmed_watchers):
+            watcher._subscribe(event_type)
+    if event_type is hikari.Event:
+        return Confirmed
     existing = _confirmed_types.get(event_type)
     if existing is not None:
         return existing
 
+    # Bases exist for the subclass relations only: nobody asked to confirm them.
     bases = tuple(
-        confirmed_type(base)
+        confirmed_type(base, notify=False)
         for base in event_type.__bases__
         if isinstance(base, type) and issubclass(base, hikari.Event)
     )
@@ -165,15 +178,12 @@ def confirmed_type(event_type: type[hikari.Event]) -> type[Confirmed[typing.Any]
         )
         new.__qualname__ = f"Confirmed[{event_type.__qualname__}]"
         _confirmed_types[event_type] = new
-
-    for watcher in tuple(_confirmed_watchers):
-        watcher._subscribe(event_type)
     return new
 
 
-def known_confirmed_event_types() -> tuple[type[hikari.Event], ...]:
-    """Event types for which a ``Confirmed`` type has been created so far."""
-    return tuple(_confirmed_types)
+def requested_confirmed_event_types() -> tuple[type[hikari.Event], ...]:
+    """Event types someone asked to confirm so far (``Confirmed[E]`` written by user code)."""
+    return tuple(_requested)
 
 
 @attrs.define(kw_only=True, weakref_slot=False)

@@ -230,7 +230,7 @@ ROLES = _Spec(
     "SELECT r.data FROM roles r", "r", ("id",), _cols("r", "id", "guild_id", "name", "position"), "", "r.id", _plain
 )
 USERS = _Spec(
-    "SELECT u.data FROM users u", "u", ("id",),
+    "SELECT u.data FROM user_records u", "u", ("id",),
     _cols("u", "id", "username", "global_name", "is_bot"), "u.in_cache = 1", "u.id", _plain,
 )  # fmt: skip
 MEMBERS = _Spec(
@@ -358,7 +358,7 @@ class UserQuery(Query[hikari.User]):
 
     async def get(self, *, id: hikari.Snowflakeish) -> hikari.User | None:
         """Return the stored user ``id``."""
-        row = await self._backend.fetch_one("SELECT data FROM users WHERE id = ? AND in_cache = 1", (int(id),))
+        row = await self._backend.fetch_one("SELECT data FROM user_records WHERE id = ? AND in_cache = 1", (int(id),))
         return self._reader().build_plain(row) if row is not None else None
 
 

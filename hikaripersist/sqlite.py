@@ -64,6 +64,7 @@ class SQLiteBackend(Backend):
         "_flush_interval",
         "_path",
         "_reader",
+        "_reported",
         "_writer",
     )
 
@@ -91,6 +92,8 @@ class SQLiteBackend(Backend):
         self._writer: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._backup_task: asyncio.Task[None] | None = None
+        # Event types whose failure was logged already: one log line per type, not per event.
+        self._reported: set[str] = set()
 
     @property
     def name(self) -> str:
@@ -130,10 +133,9 @@ class SQLiteBackend(Backend):
             msg = f"cannot open {self.name}: {exc}"
             raise BackendError(msg) from exc
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=OFF")
+            # Check what the file is before changing anything in it (even its journal mode).
             _prepare_schema(db, self.name)
+            db.execute("PRAGMA synchronous=NORMAL")
         except BaseException:
             db.close()
             raise
@@ -225,7 +227,9 @@ class SQLiteBackend(Backend):
 
     async def write(self, batch: Sequence[hikari.Event], *, rule: Rule | None) -> WriteResult:
         db = self._require_writer()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, _apply_batch, db, batch, rule)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, _apply_batch, db, batch, rule, self._reported
+        )
 
     async def run_sync(self, fn: typing.Callable[[sqlite3.Connection], typing.Any]) -> typing.Any:
         """Run ``fn(connection)`` in the writer thread, inside a transaction."""
@@ -291,6 +295,17 @@ def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
     except sqlite3.DatabaseError as exc:
         msg = f"{name} is not a usable SQLite database ({exc}); refusing to touch it"
         raise SchemaError(msg) from exc
+    if app_id not in (0, _APPLICATION_ID) or (tables and (app_id != _APPLICATION_ID or "meta" not in tables)):
+        msg = (
+            f"{name} belongs to another application (its tables or application id are not hikari-persist's);"
+            " refusing to touch it"
+        )
+        raise SchemaError(msg)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        msg = f"cannot switch {name} to WAL mode ({exc})"
+        raise BackendError(msg) from exc
 
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -300,9 +315,6 @@ def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
             db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
             db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),))
         else:
-            if app_id != _APPLICATION_ID or "meta" not in tables:
-                msg = f"{name} holds tables that hikari-persist did not write; refusing to touch it"
-                raise SchemaError(msg)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > schema.SCHEMA_VERSION:
@@ -328,10 +340,9 @@ def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
         raise
 
 
-_reported: set[str] = set()
-
-
-def _apply_batch(db: sqlite3.Connection, batch: Sequence[hikari.Event], rule: Rule | None) -> WriteResult:
+def _apply_batch(
+    db: sqlite3.Connection, batch: Sequence[hikari.Event], rule: Rule | None, reported: set[str]
+) -> WriteResult:
     engine = engine_.Engine(db, rule=rule)
     errors: list[BaseException | None] = []
     db.execute("BEGIN IMMEDIATE")
@@ -344,8 +355,8 @@ def _apply_batch(db: sqlite3.Connection, batch: Sequence[hikari.Event], rule: Ru
                 db.execute("ROLLBACK TO ev")
                 errors.append(exc)
                 name = type(event).__name__
-                if name not in _reported:
-                    _reported.add(name)
+                if name not in reported:
+                    reported.add(name)
                     _LOGGER.exception("could not store %s; skipping it (logged once per event type)", name)
             else:
                 errors.append(None)

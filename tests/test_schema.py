@@ -6,8 +6,9 @@ recorded gateway sessions offline; hikari's own cache is the reference.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
-import os
+import random
 import re
 import sqlite3
 import typing
@@ -146,7 +147,9 @@ async def test_fresh_file_has_the_current_layout(bot: hikari.GatewayBot, db_path
         for table, wanted in ANALYTICS_COLUMNS.items():
             assert wanted <= set(table_columns(db, table)), table
 
-        indexes = {row[0]: row[1] for row in db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'")}
+        indexes = {
+            row[0]: row[1] for row in db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'")
+        }
         for index, table, columns in schema.INDEXES:
             assert indexes.get(index) == table, index
             indexed = [row[2] for row in db.execute(f"PRAGMA index_info({index})")]
@@ -192,7 +195,14 @@ async def test_file_from_an_earlier_version_is_migrated_and_keeps_working(
 ) -> None:
     if version != 1:
         pytest.fail(f"schema.create_statements() cannot build the version-{version} layout; extend it and this test")
-    records = small_session()
+    # Invites keep their own `guild`/`channel` objects in our store but not in hikari's (a bug covered by
+    # test_bad_input.py); leave those objects out so that the comparisons below are about migration.
+    records = [
+        (name, shard, {k: v for k, v in payload.items() if k not in ("guild", "channel")})
+        if name == "INVITE_CREATE"
+        else (name, shard, payload)
+        for name, shard, payload in small_session()
+    ]
     assert records[0][0] == "READY"
     split = len(records) // 2
 
@@ -253,14 +263,6 @@ async def test_file_from_an_earlier_version_is_migrated_and_keeps_working(
         db.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: migration 2 adds messages.created_at (and invites.expires_at) but does not fill them for rows"
-        " written by version 1, so `WHERE created_at >= ...` on a migrated file silently skips every message"
-        " stored before the upgrade (created_at is derivable from the snowflake id)"
-    ),
-)
 async def test_migration_fills_created_at_of_existing_messages(tmp_path: pathlib.Path) -> None:
     current = tmp_path / "current.db"
     await replay_with_cache(make_bot(), current, session(seed=4, guilds=1, members=(40,)))
@@ -302,13 +304,15 @@ async def test_file_from_a_newer_version_is_refused_untouched(bot: hikari.Gatewa
 
 
 CORRUPT_CONTENTS: typing.Final[dict[str, bytes]] = {
-    "random-bytes": os.urandom(16_384),
-    "sqlite-header-then-garbage": b"SQLite format 3\x00" + os.urandom(16_384 - 16),
+    "random-bytes": random.Random(1).randbytes(16_384),
+    "sqlite-header-then-garbage": b"SQLite format 3\x00" + random.Random(2).randbytes(16_384 - 16),
 }
 
 
 @pytest.mark.parametrize("content", CORRUPT_CONTENTS.values(), ids=list(CORRUPT_CONTENTS))
-async def test_corrupt_file_is_refused_untouched(bot: hikari.GatewayBot, tmp_path: pathlib.Path, content: bytes) -> None:
+async def test_corrupt_file_is_refused_untouched(
+    bot: hikari.GatewayBot, tmp_path: pathlib.Path, content: bytes
+) -> None:
     path = tmp_path / "cache.db"
     path.write_bytes(content)
     before = files_snapshot(tmp_path)
@@ -321,15 +325,6 @@ async def test_corrupt_file_is_refused_untouched(bot: hikari.GatewayBot, tmp_pat
     assert path.read_bytes() == content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sqlite3.DatabaseError,
-    reason=(
-        "BUG: SQLiteBackend._open_writer runs `PRAGMA journal_mode=WAL` before _prepare_schema's error handling,"
-        " so a corrupt file raises a bare sqlite3.DatabaseError('file is not a database') that names no file,"
-        " instead of the documented BackendError/SchemaError"
-    ),
-)
 @pytest.mark.parametrize("content", CORRUPT_CONTENTS.values(), ids=list(CORRUPT_CONTENTS))
 async def test_corrupt_file_raises_a_backend_error_naming_the_file(
     bot: hikari.GatewayBot, tmp_path: pathlib.Path, content: bytes
@@ -360,7 +355,7 @@ async def test_another_apps_wal_database_is_refused_untouched(bot: hikari.Gatewa
     before = files_snapshot(tmp_path)
 
     cache = persist.Cache(bot, persist.SQLiteBackend(path))
-    with pytest.raises(persist.SchemaError, match="did not write") as info:
+    with pytest.raises(persist.SchemaError, match="belongs to another application") as info:
         await cache.open()
     assert str(path) in str(info.value)
     assert files_snapshot(tmp_path) == before
@@ -372,14 +367,6 @@ async def test_another_apps_wal_database_is_refused_untouched(bot: hikari.Gatewa
         db.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: SQLiteBackend._open_writer executes `PRAGMA journal_mode=WAL` before _prepare_schema checks"
-        " ownership, so another application's rollback-journal database is converted to WAL mode (header bytes"
-        " 18-19 rewritten) even though it is then refused with SchemaError"
-    ),
-)
 async def test_another_apps_rollback_journal_database_is_refused_untouched(
     bot: hikari.GatewayBot, tmp_path: pathlib.Path
 ) -> None:
@@ -388,19 +375,11 @@ async def test_another_apps_rollback_journal_database_is_refused_untouched(
     before = files_snapshot(tmp_path)
 
     cache = persist.Cache(bot, persist.SQLiteBackend(path))
-    with pytest.raises(persist.SchemaError, match="did not write"):
+    with pytest.raises(persist.SchemaError, match="belongs to another application"):
         await cache.open()
     assert files_snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _prepare_schema only looks for tables; a database another application has claimed with"
-        " PRAGMA application_id (but no tables yet) is taken over: our tables are created and its"
-        " application_id is overwritten with 'HPST'"
-    ),
-)
 async def test_empty_database_claimed_by_another_application_is_refused(
     bot: hikari.GatewayBot, tmp_path: pathlib.Path
 ) -> None:
@@ -435,9 +414,7 @@ class SpyBackend(persist.SQLiteBackend):
         super().__init__(path)
         self.issued: list[tuple[str, tuple[typing.Any, ...]]] = []
 
-    async def fetch(
-        self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500
-    ) -> AsyncIterator[list[Row]]:
+    async def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
         self.issued.append((sql, tuple(params)))
         async for rows in super().fetch(sql, params, chunk=chunk):
             yield rows
@@ -577,6 +554,29 @@ async def replayed(tmp_path_factory: pytest.TempPathFactory) -> Replayed:
     return Replayed(path, bot, statements)
 
 
+def hikari_member_counts(bot: hikari.GatewayBot) -> dict[int, int]:
+    """Members per guild as hikari lists them (``get_members_view_for_guild``, what ``members.where`` returns)."""
+    counts = {int(g): len(bot.cache.get_members_view_for_guild(g)) for g in bot.cache.get_members_view()}
+    return {g: n for g, n in counts.items() if n}
+
+
+def without_statistics(path: pathlib.Path, tmp_path: pathlib.Path) -> sqlite3.Connection:
+    """A copy of the file without ``sqlite_stat1``: plans as SQLite makes them for tables of any size.
+
+    With the statistics of this small test file the planner may rightly prefer scanning a table of a
+    few rows; without them it assumes large tables, which is what an index is for.
+    """
+    copy = tmp_path / "no-stats.db"
+    source = sqlite3.connect(path)
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    target.execute("DELETE FROM sqlite_stat1")
+    target.commit()
+    target.close()
+    return sqlite3.connect(copy)
+
+
 def scans(db: sqlite3.Connection, sql: str, params: tuple[typing.Any, ...]) -> list[str]:
     """Plan steps of ``sql`` that read a whole table or index instead of searching it."""
     plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
@@ -589,29 +589,29 @@ def test_every_lookup_issued_sql(replayed: Replayed) -> None:
     assert set(replayed.statements) == set(INDEXED_LOOKUPS) | set(SCANNING_LOOKUPS)
     for label, statements in replayed.statements.items():
         assert statements, label
+    # Messages re-attach their member, mentions and replied-to message with further lookups.
+    assert len(replayed.statements["messages.get"]) >= 3
+    # Closing ran PRAGMA optimize: real files carry planner statistics.
+    db = connect(replayed.path)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM sqlite_stat1").fetchone()[0] > 0
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize("label", INDEXED_LOOKUPS)
-def test_lookup_uses_an_index(replayed: Replayed, label: str) -> None:
-    db = connect(replayed.path)
+def test_lookup_uses_an_index(replayed: Replayed, label: str, tmp_path: pathlib.Path) -> None:
+    db = without_statistics(replayed.path, tmp_path)
     try:
-        assert db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() == (1,)
         problems = {sql: found for sql, params in replayed.statements[label] if (found := scans(db, sql, params))}
     finally:
         db.close()
     assert not problems, f"{label} scans: {problems}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "no index on guilds.owner_id, threads.owner_id or voice_states.user_id (the voice_states primary key"
-        " starts with guild_id): these where() lookups by id read the whole table"
-    ),
-)
 @pytest.mark.parametrize("label", SCANNING_LOOKUPS)
-def test_lookup_by_id_field_without_an_index(replayed: Replayed, label: str) -> None:
-    db = connect(replayed.path)
+def test_lookup_by_id_field_without_an_index(replayed: Replayed, label: str, tmp_path: pathlib.Path) -> None:
+    db = without_statistics(replayed.path, tmp_path)
     try:
         problems = {sql: found for sql, params in replayed.statements[label] if (found := scans(db, sql, params))}
     finally:
@@ -626,7 +626,7 @@ def test_plain_sql_answers_analytics_questions(replayed: Replayed) -> None:
         # Members per guild (rows only kept for a message or voice state referencing them are flagged).
         assert dict(
             db.execute("SELECT guild_id, COUNT(*) FROM members WHERE is_deleted = 0 GROUP BY guild_id").fetchall()
-        ) == {int(g): len(view) for g, view in c.get_members_view().items() if view}
+        ) == hikari_member_counts(replayed.bot)
 
         for guild_id in c.get_guilds_view():
             text_names = sorted(
@@ -639,7 +639,9 @@ def test_plain_sql_answers_analytics_questions(replayed: Replayed) -> None:
             ).fetchall()
             assert sorted(name for (name,) in rows) == text_names, guild_id
             roles = db.execute("SELECT name FROM roles WHERE guild_id = ? ORDER BY position, id", (int(guild_id),))
-            assert sorted(name for (name,) in roles) == sorted(r.name for r in c.get_roles_view_for_guild(guild_id).values())
+            assert sorted(name for (name,) in roles) == sorted(
+                r.name for r in c.get_roles_view_for_guild(guild_id).values()
+            )
 
         per_channel: dict[int, int] = {}
         per_author: dict[int, int] = {}
@@ -650,7 +652,11 @@ def test_plain_sql_answers_analytics_questions(replayed: Replayed) -> None:
         assert dict(db.execute("SELECT author_id, COUNT(*) FROM messages GROUP BY author_id")) == per_author
         first, last = db.execute("SELECT MIN(created_at), MAX(created_at) FROM messages").fetchone()
         timestamps = sorted(m.timestamp for m in c.get_messages_view().values())
-        assert (first, last) == (timestamps[0].isoformat(), timestamps[-1].isoformat())
+        # Times in named columns are UTC ISO 8601 text with milliseconds, so they sort as text.
+        assert (first, last) == tuple(
+            f"{t.astimezone(datetime.timezone.utc):%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z"
+            for t in (timestamps[0], timestamps[-1])
+        )
 
         statuses: dict[str, int] = {}
         for presences in c.get_presences_view().values():
@@ -666,7 +672,10 @@ def test_plain_sql_answers_analytics_questions(replayed: Replayed) -> None:
             "SELECT guild_id, user_id, nickname FROM members WHERE is_deleted = 0 AND nickname IS NOT NULL"
         ).fetchall()
         assert {(g, u): n for g, u, n in nicknames} == {
-            (int(g), int(u)): m.nickname for g, ms in c.get_members_view().items() for u, m in ms.items() if m.nickname
+            (int(g), int(u)): m.nickname
+            for g in c.get_guilds_view()
+            for u, m in c.get_members_view_for_guild(g).items()
+            if m.nickname
         }
     finally:
         db.close()
@@ -675,17 +684,18 @@ def test_plain_sql_answers_analytics_questions(replayed: Replayed) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "surprise for SQL users: `members` keeps rows of members hikari no longer lists (left the guild,"
-        " or the bot left the guild) while a stored message or voice state references them, flagged only by"
-        " is_deleted = 1; the obvious `SELECT guild_id, COUNT(*) FROM members GROUP BY guild_id` overcounts"
-        " (it even reports members for a guild the bot has left)"
+        "surprise for SQL users (mirrors hikari's raw get_members_view(), not its per-guild view): `members`"
+        " keeps rows, flagged only by is_deleted = 1, for members that left (or of guilds the bot left) while a"
+        " stored message or voice state references them; the obvious"
+        " `SELECT guild_id, COUNT(*) FROM members GROUP BY guild_id` overcounts against"
+        " get_members_view_for_guild() and cache.members.where(guild_id=...), even reporting members for a"
+        " guild the bot has left"
     ),
 )
 def test_naive_member_count_per_guild_matches_hikari(replayed: Replayed) -> None:
-    c = replayed.bot.cache
     db = connect(replayed.path)
     try:
         counts = dict(db.execute("SELECT guild_id, COUNT(*) FROM members GROUP BY guild_id").fetchall())
     finally:
         db.close()
-    assert counts == {int(g): len(view) for g, view in c.get_members_view().items() if view}
+    assert counts == hikari_member_counts(replayed.bot)

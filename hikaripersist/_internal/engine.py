@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__: typing.Sequence[str] = ("Engine", "SQLConnection", "StoreCodec")
 
 import copy
+import datetime
 import logging
 import typing
 
@@ -25,7 +26,6 @@ from hikaripersist._internal import codec as codec_
 from hikaripersist._internal import ops
 
 if typing.TYPE_CHECKING:
-    import datetime
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from hikaripersist.rules import Rule, RuleKind
@@ -91,7 +91,11 @@ def _with_received_embeds(message: _MessageT) -> _MessageT:
 
 
 def _iso(value: datetime.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """The text form of times in named columns (see the schema): UTC, milliseconds, sortable."""
+    if value is None:
+        return None
+    value = value.astimezone(datetime.timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 # Users follow hikari's RefCell records. A user dropped from hikari's user mapping (`in_cache = 0`)
@@ -99,17 +103,17 @@ def _iso(value: datetime.datetime | None) -> str | None:
 # new record (`gen + 1`) while the old one lives on in `user_snapshots` for whoever still holds it.
 _SNAPSHOT_DROPPED_USER = (
     "INSERT OR REPLACE INTO user_snapshots (id, gen, ref_count, data)"
-    " SELECT id, gen, ref_count, data FROM users WHERE id = ? AND in_cache = 0"
+    " SELECT id, gen, ref_count, data FROM user_records WHERE id = ? AND in_cache = 0"
 )
 _UPSERT_USER = (
-    "INSERT INTO users (id, username, global_name, is_bot, ref_count, in_cache, gen, data)"
+    "INSERT INTO user_records (id, username, global_name, is_bot, ref_count, in_cache, gen, data)"
     " VALUES (?, ?, ?, ?, 0, 1, 0, ?)"
     " ON CONFLICT (id) DO UPDATE SET username = excluded.username, global_name = excluded.global_name,"
     " is_bot = excluded.is_bot, data = excluded.data,"
-    " ref_count = CASE WHEN users.in_cache THEN users.ref_count ELSE 0 END,"
-    " gen = CASE WHEN users.in_cache THEN users.gen ELSE users.gen + 1 END, in_cache = 1"
+    " ref_count = CASE WHEN user_records.in_cache THEN user_records.ref_count ELSE 0 END,"
+    " gen = CASE WHEN user_records.in_cache THEN user_records.gen ELSE user_records.gen + 1 END, in_cache = 1"
 )
-_CURRENT_GEN = "(SELECT gen FROM users WHERE id = ?)"
+_CURRENT_GEN = "(SELECT gen FROM user_records WHERE id = ?)"
 # messages.mentions_known: unknown (UNDEFINED), shared user records in message_mentions, or
 # detached copies stored inside the message's data.
 _MENTIONS_UNDEFINED: typing.Final[int] = 0
@@ -117,7 +121,7 @@ _MENTIONS_SHARED: typing.Final[int] = 1
 _MENTIONS_DETACHED: typing.Final[int] = 2
 # Whether anything still shows record `gen` of user `id`.
 _USER_RECORD_HELD = (
-    "EXISTS (SELECT 1 FROM members WHERE user_id = :id AND user_gen = :gen)"
+    "EXISTS (SELECT 1 FROM member_records WHERE user_id = :id AND user_gen = :gen)"
     " OR EXISTS (SELECT 1 FROM messages WHERE author_id = :id AND author_gen = :gen)"
     " OR EXISTS (SELECT 1 FROM message_mentions WHERE user_id = :id AND user_gen = :gen)"
     " OR EXISTS (SELECT 1 FROM emojis WHERE user_id = :id AND user_gen = :gen)"
@@ -131,13 +135,13 @@ _PURGE_SNAPSHOTS = (
     + ")"
 )
 _PURGE_USER = (
-    "DELETE FROM users WHERE id = :id AND in_cache = 0"
+    "DELETE FROM user_records WHERE id = :id AND in_cache = 0"
     " AND NOT EXISTS (SELECT 1 FROM user_snapshots WHERE id = :id) AND NOT ("
-    + _USER_RECORD_HELD.replace(":gen", "users.gen")
+    + _USER_RECORD_HELD.replace(":gen", "user_records.gen")
     + ")"
 )
 _UPSERT_MEMBER = (
-    "INSERT INTO members (guild_id, user_id, user_gen, nickname, joined_at, ref_count, is_deleted, data)"
+    "INSERT INTO member_records (guild_id, user_id, user_gen, nickname, joined_at, ref_count, is_deleted, data)"
     f" VALUES (?, ?, {_CURRENT_GEN}, ?, ?, 0, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
     " user_gen = excluded.user_gen, nickname = excluded.nickname, joined_at = excluded.joined_at,"
     " data = excluded.data"
@@ -233,19 +237,21 @@ class Engine:
 
     def _incref_users(self, user_ids: Iterable[int], delta: int = 1) -> None:
         """Count references to the current records of ``user_ids``."""
-        self._db.executemany("UPDATE users SET ref_count = ref_count + ? WHERE id = ?", [(delta, i) for i in user_ids])
+        self._db.executemany(
+            "UPDATE user_records SET ref_count = ref_count + ? WHERE id = ?", [(delta, i) for i in user_ids]
+        )
 
     def _gc_users(self, refs: Iterable[tuple[int, int]], *, decrement: int = 1) -> None:
         """Port of ``_garbage_collect_user(record, decrement=...)`` for held ``(user id, gen)`` records."""
         touched: set[int] = set()
         for user_id, gen in refs:
-            current = self._db.execute("SELECT gen, in_cache FROM users WHERE id = ?", (user_id,)).fetchone()
+            current = self._db.execute("SELECT gen, in_cache FROM user_records WHERE id = ?", (user_id,)).fetchone()
             if current is None:
                 continue
             touched.add(user_id)
             if gen == current[0]:
-                self._db.execute("UPDATE users SET ref_count = ref_count - ? WHERE id = ?", (decrement, user_id))
-                count = self._scalar("SELECT ref_count FROM users WHERE id = ?", (user_id,))
+                self._db.execute("UPDATE user_records SET ref_count = ref_count - ? WHERE id = ?", (decrement, user_id))
+                count = self._scalar("SELECT ref_count FROM user_records WHERE id = ?", (user_id,))
             else:
                 self._db.execute(
                     "UPDATE user_snapshots SET ref_count = ref_count - ? WHERE id = ? AND gen = ?",
@@ -255,7 +261,7 @@ class Engine:
             # hikari drops the user *by id* when the record it was handed is unreferenced, even if
             # that record was an older one: mirror it.
             if (count is None or count < 1) and current[1]:
-                self._db.execute("UPDATE users SET in_cache = 0 WHERE id = ?", (user_id,))
+                self._db.execute("UPDATE user_records SET in_cache = 0 WHERE id = ?", (user_id,))
                 self._db.execute("DELETE FROM dm_channels WHERE user_id = ?", (user_id,))
         self._purge_users(touched)
 
@@ -566,7 +572,7 @@ class Engine:
             found.update(
                 r[0]
                 for r in self._db.execute(
-                    f"SELECT user_id FROM members WHERE guild_id = ? AND user_id IN ({marks})",
+                    f"SELECT user_id FROM member_records WHERE guild_id = ? AND user_id IN ({marks})",
                     (guild_id, *chunk),
                 ).fetchall()
             )
@@ -576,7 +582,7 @@ class Engine:
         """``_set_member(member, is_reference=True)``; return whether the member row was new."""
         self._set_user(member.user)
         key = (int(member.guild_id), int(member.user.id))
-        is_new = self._scalar("SELECT 1 FROM members WHERE guild_id = ? AND user_id = ?", key) is None
+        is_new = self._scalar("SELECT 1 FROM member_records WHERE guild_id = ? AND user_id = ?", key) is None
         if is_new:
             self._incref_users((key[1],))
         # A reference keeps the existing row's deleted flag; a new reference-only row is "deleted".
@@ -586,26 +592,27 @@ class Engine:
     def _gc_member(self, guild_id: int, user_id: int, *, decrement: int | None = None, deleting: bool = False) -> bool:
         key = (guild_id, user_id)
         if deleting:
-            self._db.execute("UPDATE members SET is_deleted = 1 WHERE guild_id = ? AND user_id = ?", key)
+            self._db.execute("UPDATE member_records SET is_deleted = 1 WHERE guild_id = ? AND user_id = ?", key)
         if decrement is not None:
             self._db.execute(
-                "UPDATE members SET ref_count = ref_count - ? WHERE guild_id = ? AND user_id = ?", (decrement, *key)
+                "UPDATE member_records SET ref_count = ref_count - ? WHERE guild_id = ? AND user_id = ?",
+                (decrement, *key),
             )
         row = self._db.execute(
-            "SELECT ref_count < 1 AND is_deleted, user_gen FROM members WHERE guild_id = ? AND user_id = ?", key
+            "SELECT ref_count < 1 AND is_deleted, user_gen FROM member_records WHERE guild_id = ? AND user_id = ?", key
         ).fetchone()
         if row is None or not row[0]:
             return False
-        self._db.execute("DELETE FROM members WHERE guild_id = ? AND user_id = ?", key)
+        self._db.execute("DELETE FROM member_records WHERE guild_id = ? AND user_id = ?", key)
         self._gc_users(((user_id, row[1]),))
         return True
 
     def _clear_members_for_guild(self, guild_id: int) -> None:
-        self._db.execute("UPDATE members SET is_deleted = 1 WHERE guild_id = ?", (guild_id,))
+        self._db.execute("UPDATE member_records SET is_deleted = 1 WHERE guild_id = ?", (guild_id,))
         removable = self._db.execute(
-            "SELECT user_id, user_gen FROM members WHERE guild_id = ? AND ref_count < 1", (guild_id,)
+            "SELECT user_id, user_gen FROM member_records WHERE guild_id = ? AND ref_count < 1", (guild_id,)
         ).fetchall()
-        self._db.execute("DELETE FROM members WHERE guild_id = ? AND ref_count < 1", (guild_id,))
+        self._db.execute("DELETE FROM member_records WHERE guild_id = ? AND ref_count < 1", (guild_id,))
         self._gc_users(removable)
 
     def _on_member_set(self, event: hikari.MemberCreateEvent | hikari.MemberUpdateEvent) -> None:
@@ -662,7 +669,7 @@ class Engine:
             self._set_reference_member(state.member)
             if is_new:
                 self._db.execute(
-                    "UPDATE members SET ref_count = ref_count + 1 WHERE guild_id = ? AND user_id = ?",
+                    "UPDATE member_records SET ref_count = ref_count + 1 WHERE guild_id = ? AND user_id = ?",
                     (int(state.member.guild_id), int(state.member.user.id)),
                 )
         self._db.execute(
@@ -709,6 +716,14 @@ class Engine:
         invite = event.invite
         if not self._allowed("invite", invite):
             return
+        # What hikari's InviteData keeps: no embedded guild/channel or approximate counts, and an
+        # expiry derived from the creation time.
+        invite = copy.copy(invite)
+        invite.guild = None
+        invite.channel = None
+        invite.approximate_member_count = None
+        invite.approximate_active_member_count = None
+        invite.expires_at = invite.created_at + invite.max_age if invite.max_age else None
         is_new = self._scalar("SELECT 1 FROM invites WHERE code = ?", (invite.code,)) is None
         for user in (invite.inviter, invite.target_user):
             if user is not None:
@@ -788,7 +803,7 @@ class Engine:
         if existing is None:
             if message.member and guild_id is not None:
                 self._db.execute(
-                    "UPDATE members SET ref_count = ref_count + 1 WHERE guild_id = ? AND user_id = ?",
+                    "UPDATE member_records SET ref_count = ref_count + 1 WHERE guild_id = ? AND user_id = ?",
                     (guild_id, int(message.member.user.id)),
                 )
             if referenced_id is not None:
@@ -948,9 +963,9 @@ class Engine:
             "DELETE FROM user_snapshots WHERE NOT (" + _USER_RECORD_HELD_BY_ROW.format(t="user_snapshots") + ")"
         )
         self._db.execute(
-            "DELETE FROM users WHERE in_cache = 0 OR (ref_count < 1 AND NOT ("
-            + _USER_RECORD_HELD_BY_ROW.format(t="users")
-            + "))"
+            "DELETE FROM user_records WHERE NOT ("
+            + _USER_RECORD_HELD_BY_ROW.format(t="user_records")
+            + ") AND NOT EXISTS (SELECT 1 FROM user_snapshots s WHERE s.id = user_records.id)"
         )
 
 
@@ -959,14 +974,14 @@ _CLEARABLE: typing.Final[dict[str, str]] = {
     "channels": "channels",
     "threads": "threads",
     "roles": "roles",
-    "members": "members",
+    "members": "member_records",
     "emojis": "emojis",
     "stickers": "stickers",
     "presences": "presences",
     "voice_states": "voice_states",
     "messages": "messages",
     "invites": "invites",
-    "users": "users",
+    "users": "user_records",
 }
 _USER_RECORD_HELD_BY_ROW: typing.Final[str] = _USER_RECORD_HELD.replace(":id", "{t}.id").replace(":gen", "{t}.gen")
 

@@ -27,17 +27,17 @@ def _user_record(id_column: str, gen_column: str) -> str:
     return (
         f"(SELECT CASE WHEN u.gen = {gen_column} THEN u.data ELSE"
         f" (SELECT s.data FROM user_snapshots s WHERE s.id = u.id AND s.gen = {gen_column}) END"
-        f" FROM users u WHERE u.id = {id_column})"
+        f" FROM user_records u WHERE u.id = {id_column})"
     )
 
 
-MEMBER_SELECT: typing.Final[str] = f"SELECT m.data, {_user_record('m.user_id', 'm.user_gen')} FROM members m"
+MEMBER_SELECT: typing.Final[str] = f"SELECT m.data, {_user_record('m.user_id', 'm.user_gen')} FROM member_records m"
 VOICE_SELECT: typing.Final[str] = "SELECT v.data, v.has_member, v.guild_id, v.user_id FROM voice_states v"
 MESSAGE_SELECT: typing.Final[str] = (
     "SELECT m.data, m.id, m.author_id, m.guild_id, m.has_member, m.referenced_id, m.mentions_known,"
     f" {_user_record('m.author_id', 'm.author_gen')} FROM messages m"
 )
-USER_SELECT: typing.Final[str] = "SELECT data FROM users"
+USER_SELECT: typing.Final[str] = "SELECT data FROM user_records"
 EMOJI_SELECT: typing.Final[str] = f"SELECT e.data, {_user_record('e.user_id', 'e.user_gen')} FROM emojis e"
 STICKER_SELECT: typing.Final[str] = f"SELECT st.data, {_user_record('st.user_id', 'st.user_gen')} FROM stickers st"
 INVITE_SELECT: typing.Final[str] = (

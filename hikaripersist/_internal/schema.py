@@ -13,7 +13,7 @@ database written by a newer version is refused instead of being altered.
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("INDEXES", "MIGRATIONS", "SCHEMA_VERSION", "TABLES", "Migration")
+__all__: typing.Sequence[str] = ("INDEXES", "MIGRATIONS", "SCHEMA_VERSION", "TABLES", "VIEWS", "Migration")
 
 import typing
 
@@ -38,7 +38,7 @@ _TABLES_V1: typing.Final[dict[str, str]] = {
         " name TEXT, data BLOB NOT NULL"
     ),
     "roles": "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, position INTEGER, data BLOB NOT NULL",
-    "users": (
+    "user_records": (
         "id INTEGER PRIMARY KEY, username TEXT, global_name TEXT, is_bot INTEGER,"
         " ref_count INTEGER NOT NULL DEFAULT 0, in_cache INTEGER NOT NULL DEFAULT 1, gen INTEGER NOT NULL DEFAULT 0,"
         " data BLOB NOT NULL"
@@ -49,7 +49,7 @@ _TABLES_V1: typing.Final[dict[str, str]] = {
         "id INTEGER NOT NULL, gen INTEGER NOT NULL, ref_count INTEGER NOT NULL, data BLOB NOT NULL,"
         " PRIMARY KEY (id, gen)"
     ),
-    "members": (
+    "member_records": (
         "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, user_gen INTEGER NOT NULL DEFAULT 0, nickname TEXT,"
         " joined_at TEXT,"
         " ref_count INTEGER NOT NULL DEFAULT 0, is_deleted INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL,"
@@ -96,7 +96,7 @@ _INDEXES_V1: typing.Final[tuple[tuple[str, str, str], ...]] = (
     ("ix_threads_guild", "threads", "guild_id"),
     ("ix_threads_parent", "threads", "parent_id"),
     ("ix_roles_guild", "roles", "guild_id"),
-    ("ix_members_user", "members", "user_id"),
+    ("ix_members_user", "member_records", "user_id"),
     ("ix_emojis_guild", "emojis", "guild_id"),
     ("ix_stickers_guild", "stickers", "guild_id"),
     ("ix_presences_user", "presences", "user_id"),
@@ -107,7 +107,7 @@ _INDEXES_V1: typing.Final[tuple[tuple[str, str, str], ...]] = (
     ("ix_messages_referenced", "messages", "referenced_id"),
     ("ix_invites_guild", "invites", "guild_id"),
     ("ix_invites_channel", "invites", "channel_id"),
-    ("ix_users_username", "users", "username"),
+    ("ix_users_username", "user_records", "username"),
     ("ix_message_mentions_user", "message_mentions", "user_id"),
     ("ix_emojis_user", "emojis", "user_id"),
     ("ix_stickers_user", "stickers", "user_id"),
@@ -137,6 +137,9 @@ TABLES: typing.Final[dict[str, str]] = {
 INDEXES: typing.Final[tuple[tuple[str, str, str], ...]] = (
     *_INDEXES_V1,
     ("ix_messages_created", "messages", "created_at"),
+    ("ix_guilds_owner", "guilds", "owner_id"),
+    ("ix_threads_owner", "threads", "owner_id"),
+    ("ix_voice_states_user", "voice_states", "user_id"),
 )
 """(index name, table, columns) of the current schema."""
 
@@ -148,12 +151,24 @@ class Migration(typing.NamedTuple):
     statements: tuple[str, ...]
 
 
+# Times in named columns are UTC ISO 8601 with milliseconds ("2025-01-31T12:00:00.000Z"), so
+# they sort and compare as text; `iso_time` in the engine writes the same format.
+_SQL_ISO = "strftime('%Y-%m-%dT%H:%M:%fZ', {seconds}, 'unixepoch')"
+
 MIGRATIONS: typing.Final[tuple[Migration, ...]] = (
     Migration(
         2,
         (
             "ALTER TABLE invites ADD COLUMN expires_at TEXT",
             "ALTER TABLE messages ADD COLUMN created_at TEXT",
+            # A message's id carries its creation time (ms since 2015-01-01).
+            "UPDATE messages SET created_at = " + _SQL_ISO.format(seconds="((id >> 22) + 1420070400000) / 1000.0"),
+            # hikari derives an invite's expiry from its creation time and maximum age.
+            "UPDATE invites SET expires_at = "
+            + _SQL_ISO.format(
+                seconds="(json_extract(data, '$.created_at.dt') + json_extract(data, '$.max_age.td')) / 1000000.0"
+            )
+            + " WHERE json_extract(data, '$.max_age.td') > 0",
             "CREATE INDEX IF NOT EXISTS ix_messages_created ON messages (created_at)",
         ),
     ),
@@ -161,9 +176,20 @@ MIGRATIONS: typing.Final[tuple[Migration, ...]] = (
 """Ordered migrations; each runs inside the transaction that records its version."""
 
 
+VIEWS: typing.Final[dict[str, str]] = {
+    # What SQL users mean by "members" and "users": hikari's per-guild member views and its user
+    # mapping. The tables also keep records hikari keeps only because a message, voice state...
+    # still shows them.
+    "members": ("SELECT guild_id, user_id, nickname, joined_at, data FROM member_records WHERE is_deleted = 0"),
+    "users": "SELECT id, username, global_name, is_bot, data FROM user_records WHERE in_cache = 1",
+}
+"""Read-only views for people querying the database directly."""
+
+
 def create_statements(version: int = SCHEMA_VERSION) -> list[str]:
     """Return the DDL creating a fresh database at ``version`` (1 or the current one)."""
     tables, indexes = (_TABLES_V1, _INDEXES_V1) if version == 1 else (TABLES, INDEXES)
     statements = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in tables.items()]
     statements += [f"CREATE INDEX IF NOT EXISTS {ix} ON {table} ({cols})" for ix, table, cols in indexes]
+    statements += [f"CREATE VIEW IF NOT EXISTS {name} AS {query}" for name, query in VIEWS.items()]
     return statements
