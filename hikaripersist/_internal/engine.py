@@ -159,12 +159,15 @@ class Engine:
         Decides which entities are stored; ``None`` stores everything.
     """
 
-    __slots__: typing.Sequence[str] = ("_codec", "_db", "_handlers", "_rule")
+    __slots__: typing.Sequence[str] = ("_codec", "_db", "_handlers", "_released", "_rule")
 
     def __init__(self, db: SQLConnection, *, rule: Rule | None = None) -> None:
         self._db = db
         self._codec = StoreCodec()
         self._rule = rule
+        # Users whose records were released during the current event; unheld records are purged
+        # once the whole event is applied (hikari's records live while anything references them).
+        self._released: set[int] = set()
         self._handlers: dict[type[hikari.Event], Callable[[typing.Any], None]] = {
             hikari.ShardReadyEvent: self._on_ready,
             hikari.OwnUserUpdateEvent: self._on_own_user_update,
@@ -217,6 +220,9 @@ class Engine:
         if handler is None:
             return False
         handler(event)
+        if self._released:
+            released, self._released = self._released, set()
+            self._purge_users(released)
         return True
 
     def _allowed(self, kind: RuleKind, obj: object) -> bool:
@@ -263,7 +269,7 @@ class Engine:
             if (count is None or count < 1) and current[1]:
                 self._db.execute("UPDATE user_records SET in_cache = 0 WHERE id = ?", (user_id,))
                 self._db.execute("DELETE FROM dm_channels WHERE user_id = ?", (user_id,))
-        self._purge_users(touched)
+        self._released.update(touched)
 
     def _purge_users(self, user_ids: Iterable[int]) -> None:
         params = [{"id": i} for i in user_ids]

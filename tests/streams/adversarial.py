@@ -17,12 +17,13 @@ still accepts: events for guilds the bot left or that are unavailable, a second 
 live code, ``MESSAGE_CREATE`` reusing the id of a deleted message, updates for deleted messages.
 
 A stream is a list of :class:`AdversarialStep` (one action and the records it produced); the first
-step is ``READY`` followed by the initial ``GUILD_CREATE`` burst.
+step is ``READY`` followed by the initial ``GUILD_CREATE`` burst.  ``avoid`` switches off some of the
+patterns (:data:`TRIGGERS`), to look for divergences other than the ones they are known to trigger.
 """
 
 from __future__ import annotations
 
-__all__ = ["AdversarialStep", "describe", "generate_records", "generate_steps"]
+__all__ = ["TRIGGERS", "AdversarialStep", "describe", "generate_records", "generate_steps"]
 
 import dataclasses
 import random
@@ -33,7 +34,7 @@ from typing import Any, Final, TypeAlias
 from hikaripersist._internal.gateway_session import BOT_USER_ID, make_ready_payload
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Collection, Iterable, Sequence
 
     from hikaripersist._internal.gateway_session import GatewayRecord
 
@@ -52,6 +53,17 @@ _GLOBAL_NAMES: Final = ("Zoë", "Łukasz", "さくら", "🦊 Fox", "Ørjan", No
 _WORDS: Final = ("hey", "lol", "gm", "ok", "ship it", "🎉", "brb", "same", "+1", "nope")
 _EMOJI_NAMES: Final = ("kekw", "pog", "sadge", "catjam", "thonk")
 _EVERYONE_PERMS: Final = "2248473465835073"
+
+
+TRIGGERS: Final[dict[str, str]] = {
+    "voice_without_member": "VOICE_STATE_UPDATE without a member object",
+    "redelivery": "a MESSAGE_CREATE delivered again (the same message, refreshed)",
+    "reused_message_id": "hostile: MESSAGE_CREATE reusing the id of another message (live or deleted)",
+    "reused_invite_code": "hostile: INVITE_CREATE for a code that is live (in the same or another guild)",
+    "stale_guild_event": "hostile: guild events for guilds the bot left, never joined or that are unavailable",
+    "dead_message_event": "hostile: MESSAGE_UPDATE/DELETE for deleted or never created messages",
+}
+"""Patterns that ``avoid`` can switch off, with what they are."""
 
 
 def _iso(ms: int) -> str:
@@ -140,9 +152,14 @@ class _Guild:
 class _Adversary:
     """Builds the stream; :meth:`run` returns the steps."""
 
-    def __init__(self, seed: int, *, hostile: bool) -> None:
+    def __init__(self, seed: int, *, hostile: bool, avoid: Collection[str] = ()) -> None:
+        unknown = set(avoid) - set(TRIGGERS)
+        if unknown:
+            msg = f"unknown triggers {sorted(unknown)}; known: {sorted(TRIGGERS)}"
+            raise ValueError(msg)
         self.rng = random.Random(seed)
         self.hostile = hostile
+        self.avoid = frozenset(avoid)
         self.now = _START_MS + self.rng.randrange(86_400_000)
         self.counter = 0
         self.out: list[GatewayRecord] = []
@@ -180,6 +197,7 @@ class _Adversary:
         self.gone: set[str] = set()  # deleted (created in the stream or from before READY)
         self.dm_channels = {uid: self.snowflake_at(self.now - 86_400_000) for uid in self.user_ids}
         self.invites: dict[str, tuple[_Guild, str]] = {}  # live code -> (guild, channel id)
+        self.retired: set[str] = set()  # codes gone without INVITE_DELETE (Discord never reuses them)
 
     # ------------------------------------------------------------------ basics
 
@@ -198,6 +216,10 @@ class _Adversary:
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
+
+    def allowed(self, trigger: str) -> bool:
+        """Whether a pattern may be produced (hostile ones only in hostile streams)."""
+        return trigger not in self.avoid and (self.hostile or not TRIGGERS[trigger].startswith("hostile"))
 
     @property
     def iso_now(self) -> str:
@@ -441,6 +463,7 @@ class _Adversary:
             "version": 1,
         }
         g.large = rng.random() < 0.4
+        g.joined_at = _iso(self.now - rng.randrange(1, 300) * 86_400_000)
         everyone = self.role(g, gid, "@everyone", 0, permissions=_EVERYONE_PERMS, color=0)
         bot_role = self.role(g, self.snowflake(), "PersistBot", 1, managed=True, permissions="8", tags={"bot_id": _BOT})
         g.roles = {everyone["id"]: everyone, bot_role["id"]: bot_role}
@@ -667,7 +690,7 @@ class _Adversary:
     def target(self, has: Callable[[_Guild], bool] = lambda g: True) -> _Guild | None:
         """A guild for a guild event: an available one (hostile: sometimes any other)."""
         available = [g for g in self.guilds if g.status == "available" and has(g)]
-        if self.hostile and self.chance(0.12):
+        if self.allowed("stale_guild_event") and self.chance(0.12):
             stale = [g for g in self.guilds if g.status != "available" and has(g)]
             if stale:
                 return self.rng.choice(stale)
@@ -715,6 +738,7 @@ class _Adversary:
         g.status = "left"
         for code in [code for code, (owner, _) in self.invites.items() if owner is g]:
             del self.invites[code]
+            self.retired.add(code)
         return True
 
     def a_guild_update(self) -> bool:
@@ -838,7 +862,7 @@ class _Adversary:
         else:
             g.voice[uid] = state
         payload: _Payload = {**state, "guild_id": g.id}
-        if rng.random() < 0.75:
+        if rng.random() < 0.75 or not self.allowed("voice_without_member"):
             payload["member"] = self.full_member(g, uid)
         self.emit("VOICE_STATE_UPDATE", payload)
         return True
@@ -892,7 +916,7 @@ class _Adversary:
             channel_id = self.pick([cid for cid, _, _ in g.channel_pool[1:4]])
             author = self.pick(self.user_ids)
             message = self.message_envelope(g, channel_id, self.user(author), message_id)
-            message["timestamp"] = _iso(((int(message_id) >> 22) + _EPOCH_MS))
+            message["timestamp"] = _iso((int(message_id) >> 22) + _EPOCH_MS)
             message["mentions"] = [self.user(uid) for uid in self.sample(self.user_ids, 0, 2)]
             if author in g.members:
                 message["member"] = g.members[author]
@@ -901,27 +925,33 @@ class _Adversary:
         return self.refreshed(message_id)
 
     def pick_message_id(self) -> str:
-        """Any message id of the tiny space: created (live or deleted), future or from before READY."""
+        """A message id of the tiny space: created (live or deleted), from before READY (hostile: future)."""
         roll = self.rng.random()
         created = list(self.messages)
-        if roll < 0.65 and created:
+        if roll < 0.7 and created:
             return self.pick(created)
-        if roll < 0.85:
+        if roll < 0.9 or not self.hostile:
             return self.pick(self.old_message_ids)
-        return self.pick(self.message_ids)
+        return self.pick(self.message_ids)  # not created yet: only Discord could know it
 
     def new_message_id(self) -> str | None:
         unused = [mid for mid in self.message_ids if mid not in self.messages]
         if unused and self.chance(0.85):
             return unused[0]
-        if self.hostile and self.chance(0.5) and self.messages:
+        if self.allowed("reused_message_id") and self.chance(0.5) and self.messages:
             return self.pick(list(self.messages))  # even the id of a deleted message
         live = sorted(self.live)
-        return self.pick(live) if live else (unused[0] if unused else None)
+        if live and (self.allowed("redelivery") or self.allowed("reused_message_id")):
+            return self.pick(live)
+        return unused[0] if unused else None
 
     def add_reply(self, payload: _Payload, g: _Guild | None) -> None:
         rng = self.rng
         target = self.pick_message_id()
+        if int(target) >= int(payload["id"]):
+            # Only older messages can be replied to (and reply chains must not loop: hikari's cache
+            # would recurse forever building such messages).
+            target = self.pick(self.old_message_ids)
         payload["type"] = 19
         reference: _Payload = {"type": 0, "message_id": target, "channel_id": payload["channel_id"]}
         if g is not None:
@@ -931,7 +961,7 @@ class _Adversary:
         # Discord shows a deleted message as null; racing a delete it may still send the message.
         known = self.visible(target) or ((target in self.gone) and roll < 0.15)
         if known and roll < 0.75:
-            referenced = self.refreshed(target) if target in self.messages else self.old_message(target)
+            referenced: _Payload = self.refreshed(target) if target in self.messages else self.old_message(target)
             if rng.random() < 0.4:
                 # Discord's copy may be newer than the last edit the bot saw.
                 referenced = {
@@ -953,7 +983,9 @@ class _Adversary:
         message_id = self.new_message_id()
         if message_id is None:
             return False
-        if message_id in self.messages and message_id in self.live and not self.hostile:
+        if message_id in self.live and (
+            self.allowed("redelivery") and not (self.allowed("reused_message_id") and self.chance(0.5))
+        ):
             # A re-delivered MESSAGE_CREATE (after a resume): the same message, refreshed.
             payload = self.refreshed(message_id)
             reference = payload.get("message_reference")
@@ -1003,7 +1035,7 @@ class _Adversary:
     def update_target(self) -> str | None:
         for _ in range(6):
             message_id = self.pick_message_id()
-            if self.visible(message_id) or self.hostile:
+            if self.visible(message_id) or self.allowed("dead_message_event"):
                 return message_id
         return None
 
@@ -1057,7 +1089,7 @@ class _Adversary:
 
     def a_message_delete(self) -> bool:
         message_id = self.pick_message_id()
-        if not self.visible(message_id) and not self.hostile:
+        if not self.visible(message_id) and not self.allowed("dead_message_event"):
             return False
         body: _Payload = {"id": message_id}
         payload = self.messages.get(message_id) or self.old_messages.get(message_id)
@@ -1086,7 +1118,7 @@ class _Adversary:
         same = sorted(mid for mid in guild_messages if self.messages[mid]["channel_id"] == channel_id)
         ids = self.sample(same, 1, 5)
         ids += self.sample([mid for mid in self.old_message_ids if mid not in self.gone], 0, 2)
-        if self.hostile:
+        if self.allowed("dead_message_event"):
             ids += self.sample([mid for mid in self.messages if mid not in self.live], 0, 2)
         self.rng.shuffle(ids)
         self.live.difference_update(ids)
@@ -1181,8 +1213,8 @@ class _Adversary:
         if g is None:
             return False
         rng = self.rng
-        free = [code for code in _CODES if code not in self.invites]
-        if self.hostile and (not free or rng.random() < 0.2):
+        free = [code for code in _CODES if code not in self.invites and code not in self.retired]
+        if self.allowed("reused_invite_code") and (not free or rng.random() < 0.2):
             free = list(_CODES)  # a second INVITE_CREATE for a live code
         if not free:
             return False
@@ -1309,6 +1341,7 @@ class _Adversary:
             g.bot_threads.discard(thread_id)
         for code in [code for code, (owner, cid) in self.invites.items() if owner is g and cid == channel_id]:
             del self.invites[code]  # gone on Discord's side; hikari keeps its copy
+            self.retired.add(code)
         self.emit("CHANNEL_DELETE", channel)
         return True
 
@@ -1524,7 +1557,9 @@ _ACTIONS: Final[tuple[tuple[str, float], ...]] = (
 )
 
 
-def generate_steps(seed: int, steps: int = 400, *, hostile: bool = False) -> list[AdversarialStep]:
+def generate_steps(
+    seed: int, steps: int = 400, *, hostile: bool = False, avoid: Collection[str] = ()
+) -> list[AdversarialStep]:
     """Generate an adversarial stream, one :class:`AdversarialStep` per action.
 
     Parameters
@@ -1536,16 +1571,20 @@ def generate_steps(seed: int, steps: int = 400, *, hostile: bool = False) -> lis
     hostile
         Whether to also produce what Discord should never send but hikari accepts (see the module
         docstring).
+    avoid
+        Names of :data:`TRIGGERS` not to produce.
 
     Returns
     -------
     list[AdversarialStep]
         ``steps + 1`` steps; the first is ``READY`` and the initial ``GUILD_CREATE`` burst.
     """
-    return _Adversary(seed, hostile=hostile).run(steps)
+    return _Adversary(seed, hostile=hostile, avoid=avoid).run(steps)
 
 
-def generate_records(seed: int, steps: int = 400, *, hostile: bool = False) -> list[GatewayRecord]:
+def generate_records(
+    seed: int, steps: int = 400, *, hostile: bool = False, avoid: Collection[str] = ()
+) -> list[GatewayRecord]:
     """The records of :func:`generate_steps`, flattened.
 
     Parameters
@@ -1556,17 +1595,30 @@ def generate_records(seed: int, steps: int = 400, *, hostile: bool = False) -> l
         See :func:`generate_steps`.
     hostile
         See :func:`generate_steps`.
+    avoid
+        See :func:`generate_steps`.
 
     Returns
     -------
     list[GatewayRecord]
         ``(event_name, shard_id, payload)`` records, ``READY`` first.
     """
-    return [record for step in generate_steps(seed, steps, hostile=hostile) for record in step.records]
+    steps_ = generate_steps(seed, steps, hostile=hostile, avoid=avoid)
+    return [record for step in steps_ for record in step.records]
 
 
 def _ids(values: Iterable[Any]) -> str:
     return ",".join(str(v)[-4:] for v in values)
+
+
+def _item_id(key: str, item: object) -> object:
+    if not isinstance(item, dict):
+        return item  # e.g. a member's role ids
+    item = typing.cast("dict[str, Any]", item)
+    user = item.get("user")
+    if key in ("members", "presences") and isinstance(user, dict):
+        return typing.cast("dict[str, Any]", user)["id"]
+    return item.get("user_id", item.get("id"))
 
 
 def describe(record: GatewayRecord) -> str:
@@ -1618,9 +1670,8 @@ def describe(record: GatewayRecord) -> str:
     for key in ("members", "presences", "voice_states", "threads", "emojis", "stickers", "roles", "channels"):
         items = d.get(key)
         if isinstance(items, list):
-            items = typing.cast("list[dict[str, Any]]", items)
-            by_user = key in ("members", "presences")
-            add(key, f"[{_ids(i['user']['id'] if by_user else i.get('id', i.get('user_id')) for i in items)}]")
+            items = typing.cast("list[object]", items)
+            add(key, f"[{_ids(_item_id(key, item) for item in items)}]")
     for key in ("inviter", "target_user"):
         if isinstance(d.get(key), dict):
             add(key, str(d[key]["id"])[-4:])
