@@ -252,7 +252,7 @@ VOICE_STATES = _Spec(
 )  # fmt: skip
 MESSAGES = _Spec(
     reader_.MESSAGE_SELECT, "m", ("id",),
-    _cols("m", "id", "channel_id", "guild_id", "author_id"), "", "m.id", _message,
+    _cols("m", "id", "channel_id", "guild_id", "author_id"), "m.is_reference < 2", "m.id", _message,
 )  # fmt: skip
 INVITES = _Spec(
     reader_.INVITE_SELECT, "i", ("code",),
@@ -409,7 +409,8 @@ class MessageQuery(Query[hikari.Message]):
 
     async def get(self, *, id: hikari.Snowflakeish) -> hikari.Message | None:
         """Return the stored message ``id``."""
-        return await self._get(id=int(id))
+        row = await self._backend.fetch_one(self._spec.select + " WHERE m.id = ? AND m.is_reference < 2", (int(id),))
+        return await self._reader().build_message(row) if row is not None else None
 
 
 class InviteQuery(Query[hikari.InviteWithMetadata]):

@@ -114,11 +114,37 @@ _UPSERT_USER = (
     " gen = CASE WHEN user_records.in_cache THEN user_records.gen ELSE user_records.gen + 1 END, in_cache = 1"
 )
 _CURRENT_GEN = "(SELECT gen FROM user_records WHERE id = ?)"
+# Members follow hikari's RefCell records the same way (a voice state or message holds one).
+_NEXT_MEMBER_GEN = "(SELECT COALESCE(MAX(gen) + 1, 0) FROM member_snapshots WHERE guild_id = ? AND user_id = ?)"
+_CURRENT_MEMBER_GEN = "(SELECT gen FROM member_records WHERE guild_id = ? AND user_id = ?)"
+_MEMBER_RECORD_HELD = (
+    "EXISTS (SELECT 1 FROM voice_states v WHERE v.guild_id = {g} AND v.user_id = {u} AND v.has_member"
+    " AND v.member_gen = {gen})"
+    " OR EXISTS (SELECT 1 FROM messages ms WHERE ms.author_id = {u} AND ms.guild_id = {g} AND ms.has_member"
+    " AND ms.member_gen = {gen})"
+)
+_MEMBER_HELD_BY_ROW = _MEMBER_RECORD_HELD.format(g="m.guild_id", u="m.user_id", gen="m.gen")
+# Move a current member record that something still shows aside before it leaves the mapping.
+_SNAPSHOT_MEMBERS = (
+    "INSERT OR REPLACE INTO member_snapshots (guild_id, user_id, gen, user_gen, ref_count, is_deleted, data)"
+    " SELECT m.guild_id, m.user_id, m.gen, m.user_gen, m.ref_count, m.is_deleted, m.data FROM member_records m"
+    " WHERE {where} AND (" + _MEMBER_HELD_BY_ROW + ")"
+)
+_PURGE_MEMBER_SNAPSHOTS = (
+    "DELETE FROM member_snapshots WHERE guild_id = ? AND user_id = ? AND NOT ("
+    + _MEMBER_RECORD_HELD.format(
+        g="member_snapshots.guild_id", u="member_snapshots.user_id", gen="member_snapshots.gen"
+    )
+    + ")"
+)
 # messages.mentions_known: unknown (UNDEFINED), shared user records in message_mentions, or
 # detached copies stored inside the message's data.
 _MENTIONS_UNDEFINED: typing.Final[int] = 0
 _MENTIONS_SHARED: typing.Final[int] = 1
 _MENTIONS_DETACHED: typing.Final[int] = 2
+# messages.is_reference: 0 in hikari's message mapping, 1 kept as a referenced message, 2 collected
+# by hikari but still shown by a reply that holds it (invisible to the cache's views).
+_MESSAGE_COLLECTED: typing.Final[int] = 2
 # Whether anything still shows record `gen` of user `id`.
 _USER_RECORD_HELD = (
     "EXISTS (SELECT 1 FROM member_records WHERE user_id = :id AND user_gen = :gen)"
@@ -128,6 +154,7 @@ _USER_RECORD_HELD = (
     " OR EXISTS (SELECT 1 FROM stickers WHERE user_id = :id AND user_gen = :gen)"
     " OR EXISTS (SELECT 1 FROM invites WHERE inviter_id = :id AND inviter_gen = :gen)"
     " OR EXISTS (SELECT 1 FROM invites WHERE target_user_id = :id AND target_user_gen = :gen)"
+    " OR EXISTS (SELECT 1 FROM member_snapshots WHERE user_id = :id AND user_gen = :gen)"
 )
 _PURGE_SNAPSHOTS = (
     "DELETE FROM user_snapshots WHERE id = :id AND NOT ("
@@ -141,8 +168,8 @@ _PURGE_USER = (
     + ")"
 )
 _UPSERT_MEMBER = (
-    "INSERT INTO member_records (guild_id, user_id, user_gen, nickname, joined_at, ref_count, is_deleted, data)"
-    f" VALUES (?, ?, {_CURRENT_GEN}, ?, ?, 0, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
+    "INSERT INTO member_records (guild_id, user_id, user_gen, gen, nickname, joined_at, ref_count, is_deleted, data)"
+    f" VALUES (?, ?, {_CURRENT_GEN}, {_NEXT_MEMBER_GEN}, ?, ?, 0, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
     " user_gen = excluded.user_gen, nickname = excluded.nickname, joined_at = excluded.joined_at,"
     " data = excluded.data"
 )
@@ -159,7 +186,15 @@ class Engine:
         Decides which entities are stored; ``None`` stores everything.
     """
 
-    __slots__: typing.Sequence[str] = ("_codec", "_db", "_handlers", "_released", "_rule")
+    __slots__: typing.Sequence[str] = (
+        "_codec",
+        "_db",
+        "_handlers",
+        "_released",
+        "_released_members",
+        "_released_messages",
+        "_rule",
+    )
 
     def __init__(self, db: SQLConnection, *, rule: Rule | None = None) -> None:
         self._db = db
@@ -168,6 +203,8 @@ class Engine:
         # Users whose records were released during the current event; unheld records are purged
         # once the whole event is applied (hikari's records live while anything references them).
         self._released: set[int] = set()
+        self._released_members: set[tuple[int, int]] = set()
+        self._released_messages: set[int] = set()
         self._handlers: dict[type[hikari.Event], Callable[[typing.Any], None]] = {
             hikari.ShardReadyEvent: self._on_ready,
             hikari.OwnUserUpdateEvent: self._on_own_user_update,
@@ -220,6 +257,14 @@ class Engine:
         if handler is None:
             return False
         handler(event)
+        if self._released_messages:
+            # Collected messages kept for the replies that showed them: gone with the last reply.
+            released_messages, self._released_messages = self._released_messages, set()
+            self._purge_messages(released_messages)
+        if self._released_members:
+            # Member records hold user records: purge them first.
+            released_members, self._released_members = self._released_members, set()
+            self._db.executemany(_PURGE_MEMBER_SNAPSHOTS, list(released_members))
         if self._released:
             released, self._released = self._released, set()
             self._purge_users(released)
@@ -547,10 +592,13 @@ class Engine:
     # --- members (hikari: _set_member / _garbage_collect_member) --------------------------------
 
     def _member_row(self, member: hikari.Member, *, is_deleted: bool) -> tuple[typing.Any, ...]:
+        guild_id, user_id = int(member.guild_id), int(member.user.id)
         return (
-            int(member.guild_id),
-            int(member.user.id),
-            int(member.user.id),
+            guild_id,
+            user_id,
+            user_id,
+            guild_id,
+            user_id,
             member.nickname,
             _iso(member.joined_at),
             int(is_deleted),
@@ -595,30 +643,53 @@ class Engine:
         self._db.execute(_UPSERT_MEMBER, self._member_row(member, is_deleted=True))
         return is_new
 
-    def _gc_member(self, guild_id: int, user_id: int, *, decrement: int | None = None, deleting: bool = False) -> bool:
+    def _gc_member(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        gen: int | None = None,
+        decrement: int | None = None,
+        deleting: bool = False,
+    ) -> bool:
+        """Port of ``_garbage_collect_member`` for the record ``gen`` (default: the current one)."""
         key = (guild_id, user_id)
+        current = self._scalar("SELECT gen FROM member_records WHERE guild_id = ? AND user_id = ?", key)
+        if gen is None or gen == current:
+            if current is None:
+                return False
+            table, where, params = "member_records", "guild_id = ? AND user_id = ?", key
+        else:
+            table, where, params = "member_snapshots", "guild_id = ? AND user_id = ? AND gen = ?", (*key, gen)
         if deleting:
-            self._db.execute("UPDATE member_records SET is_deleted = 1 WHERE guild_id = ? AND user_id = ?", key)
+            self._db.execute(f"UPDATE {table} SET is_deleted = 1 WHERE {where}", params)
         if decrement is not None:
-            self._db.execute(
-                "UPDATE member_records SET ref_count = ref_count - ? WHERE guild_id = ? AND user_id = ?",
-                (decrement, *key),
-            )
+            self._db.execute(f"UPDATE {table} SET ref_count = ref_count - ? WHERE {where}", (decrement, *params))
         row = self._db.execute(
-            "SELECT ref_count < 1 AND is_deleted, user_gen FROM member_records WHERE guild_id = ? AND user_id = ?", key
+            f"SELECT ref_count < 1 AND is_deleted, user_gen FROM {table} WHERE {where}", params
         ).fetchone()
-        if row is None or not row[0]:
+        if current is None or row is None or not row[0]:
             return False
-        self._db.execute("DELETE FROM member_records WHERE guild_id = ? AND user_id = ?", key)
+        # hikari removes the guild's member *by id*, even when handed an older record.
+        self._drop_members("m.guild_id = ? AND m.user_id = ?", key)
         self._gc_users(((user_id, row[1]),))
         return True
+
+    def _drop_members(self, where: str, params: _Params) -> None:
+        """Remove current member records, keeping those a voice state or message still shows."""
+        self._db.execute(_SNAPSHOT_MEMBERS.format(where=where), params)
+        dropped = self._db.execute(
+            f"SELECT m.guild_id, m.user_id FROM member_records m WHERE {where}", params
+        ).fetchall()
+        self._db.execute(f"DELETE FROM member_records AS m WHERE {where}", params)
+        self._released_members.update((g, u) for g, u in dropped)
 
     def _clear_members_for_guild(self, guild_id: int) -> None:
         self._db.execute("UPDATE member_records SET is_deleted = 1 WHERE guild_id = ?", (guild_id,))
         removable = self._db.execute(
             "SELECT user_id, user_gen FROM member_records WHERE guild_id = ? AND ref_count < 1", (guild_id,)
         ).fetchall()
-        self._db.execute("DELETE FROM member_records WHERE guild_id = ? AND ref_count < 1", (guild_id,))
+        self._drop_members("m.guild_id = ? AND m.ref_count < 1", (guild_id,))
         self._gc_users(removable)
 
     def _on_member_set(self, event: hikari.MemberCreateEvent | hikari.MemberUpdateEvent) -> None:
@@ -678,36 +749,41 @@ class Engine:
                     "UPDATE member_records SET ref_count = ref_count + 1 WHERE guild_id = ? AND user_id = ?",
                     (int(state.member.guild_id), int(state.member.user.id)),
                 )
+        # The record a replaced voice state showed may now be unheld.
+        self._released_members.add(key)
         self._db.execute(
-            "INSERT OR REPLACE INTO voice_states (guild_id, user_id, channel_id, has_member, data)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO voice_states (guild_id, user_id, channel_id, has_member, member_gen, data)"
+            f" VALUES (?, ?, ?, ?, CASE WHEN ? THEN {_CURRENT_MEMBER_GEN} END, ?)",
             (
                 *key,
                 int(state.channel_id) if state.channel_id is not None else None,
                 int(state.member is not None),
+                int(state.member is not None),
+                *key,
                 self._codec.dumps(state, ("member",)),
             ),
         )
 
     def _delete_voice_state(self, guild_id: int, user_id: int) -> None:
         key = (guild_id, user_id)
-        has_member = self._scalar("SELECT has_member FROM voice_states WHERE guild_id = ? AND user_id = ?", key)
-        if has_member is None:
+        row = self._db.execute(
+            "SELECT has_member, member_gen FROM voice_states WHERE guild_id = ? AND user_id = ?", key
+        ).fetchone()
+        if row is None:
             return
         self._db.execute("DELETE FROM voice_states WHERE guild_id = ? AND user_id = ?", key)
-        if has_member:
-            self._gc_member(guild_id, user_id, decrement=1)
+        self._released_members.add(key)
+        if row[0]:
+            self._gc_member(guild_id, user_id, gen=row[1], decrement=1)
 
     def _clear_voice_states_for_guild(self, guild_id: int) -> None:
-        with_member = [
-            r[0]
-            for r in self._db.execute(
-                "SELECT user_id FROM voice_states WHERE guild_id = ? AND has_member", (guild_id,)
-            ).fetchall()
-        ]
+        with_member = self._db.execute(
+            "SELECT user_id, member_gen FROM voice_states WHERE guild_id = ? AND has_member", (guild_id,)
+        ).fetchall()
         self._clear_guild("voice_states", guild_id)
-        for user_id in with_member:
-            self._gc_member(guild_id, user_id, decrement=1)
+        for user_id, gen in with_member:
+            self._released_members.add((guild_id, user_id))
+            self._gc_member(guild_id, user_id, gen=gen, decrement=1)
 
     def _on_voice_state_update(self, event: hikari.VoiceStateUpdateEvent) -> None:
         state = event.state
@@ -800,12 +876,17 @@ class Engine:
         referenced_id: int | None = None
         if message.referenced_message:
             ref_id = int(message.referenced_message.id)
-            if self._scalar("SELECT 1 FROM messages WHERE id = ?", (ref_id,)) is not None:
+            if self._scalar("SELECT 1 FROM messages WHERE id = ? AND is_reference < 2", (ref_id,)) is not None:
                 # Only a cached message can be updated from the partial copy embedded in a reply.
                 referenced_id = ref_id
                 self._update_message(message.referenced_message, global_mentions=False)
 
-        existing = self._db.execute("SELECT is_reference FROM messages WHERE id = ?", (message_id,)).fetchone()
+        # A collected message (kept only for a reply) is not in hikari's mappings: setting it is new.
+        existing = self._db.execute(
+            "SELECT is_reference, referenced_id FROM messages WHERE id = ? AND is_reference < 2", (message_id,)
+        ).fetchone()
+        if existing is not None and existing[1] is not None and existing[1] != referenced_id:
+            self._released_messages.add(existing[1])
         if existing is None:
             if message.member and guild_id is not None:
                 self._db.execute(
@@ -825,8 +906,10 @@ class Engine:
         )
         self._db.execute(
             "INSERT INTO messages (id, channel_id, guild_id, author_id, author_gen, created_at, is_reference,"
-            f" ref_count, has_member, referenced_id, mentions_known, data) VALUES (?, ?, ?, ?, {_CURRENT_GEN}, ?, ?, 0,"
-            " ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET channel_id = excluded.channel_id,"
+            " ref_count, has_member, member_gen, referenced_id, mentions_known, data)"
+            f" VALUES (?, ?, ?, ?, {_CURRENT_GEN}, ?, ?, 0, ?, CASE WHEN ? THEN {_CURRENT_MEMBER_GEN} END, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET"
+            " channel_id = excluded.channel_id, member_gen = excluded.member_gen,"
             " guild_id = excluded.guild_id, author_id = excluded.author_id, author_gen = excluded.author_gen,"
             " created_at = excluded.created_at,"
             " is_reference = excluded.is_reference, has_member = excluded.has_member,"
@@ -840,11 +923,17 @@ class Engine:
                 _iso(message.timestamp),
                 int(still_reference),
                 int(message.member is not None),
+                int(message.member is not None),
+                guild_id,
+                int(message.member.user.id) if message.member else None,
                 referenced_id,
                 mentions_mode,
                 data,
             ),
         )
+        if existing is not None and guild_id is not None:
+            # A re-delivered message may hold a newer member record than before.
+            self._released_members.add((guild_id, int(message.author.id)))
         self._set_mentions(message_id, None if message.user_mentions is hikari.UNDEFINED else message.user_mentions)
 
     def _set_mentions(
@@ -868,7 +957,9 @@ class Engine:
     def _update_message(self, partial: hikari.PartialMessage, *, global_mentions: bool) -> None:
         """Port of ``MessageData.update`` (and ``CacheImpl.update_message`` when ``global_mentions``)."""
         message_id = int(partial.id)
-        row = self._db.execute("SELECT data, mentions_known FROM messages WHERE id = ?", (message_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT data, mentions_known FROM messages WHERE id = ? AND is_reference < 2", (message_id,)
+        ).fetchone()
         if row is None:
             return
         message: hikari.Message = self._codec.loads(row[0], None)
@@ -913,23 +1004,45 @@ class Engine:
         if decrement is not None:
             self._db.execute("UPDATE messages SET ref_count = ref_count - ? WHERE id = ?", (decrement, message_id))
         row = self._db.execute(
-            "SELECT is_reference, ref_count, author_id, has_member, referenced_id, guild_id, author_gen"
+            "SELECT is_reference, ref_count, author_id, has_member, referenced_id, guild_id, author_gen, member_gen"
             " FROM messages WHERE id = ?",
             (message_id,),
         ).fetchone()
-        # Removable once it is only a reference (deleted or expired) and nothing replies to it.
+        # Removable once it is only a reference (deleted or expired) and nothing counted replies to it.
         if row is None or not row[0] or row[1] >= 1:
             return
-        _, _, author_id, has_member, referenced_id, guild_id, author_gen = row
+        _, _, author_id, has_member, referenced_id, guild_id, author_gen, member_gen = row
         mentions = self._mentions(message_id)
-        self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
-        self._db.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
+        if self._scalar("SELECT 1 FROM messages WHERE referenced_id = ? AND id != ? LIMIT 1", (message_id, message_id)):
+            # A reply linked without being counted still shows it (hikari keeps that RefCell):
+            # hide it from the cache's views but keep it for the reply.
+            self._db.execute("UPDATE messages SET is_reference = ? WHERE id = ?", (_MESSAGE_COLLECTED, message_id))
+        else:
+            self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            self._db.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
         self._gc_users(((author_id, author_gen),))
         if has_member and guild_id is not None:
-            self._gc_member(guild_id, author_id, decrement=1)
+            self._released_members.add((guild_id, author_id))
+            self._gc_member(guild_id, author_id, gen=member_gen, decrement=1)
         if referenced_id is not None:
             self._gc_message(referenced_id, decrement=1)
         self._gc_users(mentions)
+
+    def _purge_messages(self, message_ids: Iterable[int]) -> None:
+        for message_id in message_ids:
+            row = self._db.execute(
+                "SELECT author_id, author_gen, guild_id, has_member FROM messages WHERE id = ? AND is_reference = ?"
+                " AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.referenced_id = messages.id)",
+                (message_id, _MESSAGE_COLLECTED),
+            ).fetchone()
+            if row is None:
+                continue
+            self._released.update(user_id for user_id, _ in self._mentions(message_id))
+            self._released.add(row[0])
+            if row[3] and row[2] is not None:
+                self._released_members.add((row[2], row[0]))
+            self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            self._db.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
 
     def _on_message_delete(self, event: hikari.MessageDeleteEvent) -> None:
         self._mark_deleted_and_gc(int(event.message_id))

@@ -32,9 +32,16 @@ def _user_record(id_column: str, gen_column: str) -> str:
 
 
 MEMBER_SELECT: typing.Final[str] = f"SELECT m.data, {_user_record('m.user_id', 'm.user_gen')} FROM member_records m"
-VOICE_SELECT: typing.Final[str] = "SELECT v.data, v.has_member, v.guild_id, v.user_id FROM voice_states v"
+VOICE_SELECT: typing.Final[str] = "SELECT v.data, v.has_member, v.guild_id, v.user_id, v.member_gen FROM voice_states v"
+# A member record as a voice state or message holds it: the current one or an older snapshot.
+_HELD_MEMBER: typing.Final[str] = (
+    f"SELECT m.data, {_user_record('m.user_id', 'm.user_gen')} FROM member_records m"
+    " WHERE m.guild_id = ? AND m.user_id = ? AND m.gen = ?"
+    f" UNION ALL SELECT s.data, {_user_record('s.user_id', 's.user_gen')} FROM member_snapshots s"
+    " WHERE s.guild_id = ? AND s.user_id = ? AND s.gen = ? LIMIT 1"
+)
 MESSAGE_SELECT: typing.Final[str] = (
-    "SELECT m.data, m.id, m.author_id, m.guild_id, m.has_member, m.referenced_id, m.mentions_known,"
+    "SELECT m.data, m.id, m.author_id, m.guild_id, m.has_member, m.referenced_id, m.mentions_known, m.member_gen,"
     f" {_user_record('m.author_id', 'm.author_gen')} FROM messages m"
 )
 USER_SELECT: typing.Final[str] = "SELECT data FROM user_records"
@@ -60,10 +67,10 @@ class Reader:
     def decode(self, raw: bytes | str) -> typing.Any:
         return codec.loads(raw, self._app)
 
-    async def member(self, guild_id: int, user_id: int) -> hikari.Member | None:
-        row = await self._backend.fetch_one(
-            MEMBER_SELECT + " WHERE m.guild_id = ? AND m.user_id = ?", (guild_id, user_id)
-        )
+    async def held_member(self, guild_id: int, user_id: int, gen: int | None) -> hikari.Member | None:
+        """The member record ``gen`` that a voice state or message holds."""
+        key = (guild_id, user_id, gen)
+        row = await self._backend.fetch_one(_HELD_MEMBER, (*key, *key))
         return self.build_member(row) if row is not None else None
 
     def build_member(self, row: Row) -> hikari.Member:
@@ -78,7 +85,7 @@ class Reader:
     async def build_voice_state(self, row: Row) -> hikari.VoiceState:
         state: hikari.VoiceState = self.decode(row[0])
         if row[1]:
-            object.__setattr__(state, "member", await self.member(row[2], row[3]))
+            object.__setattr__(state, "member", await self.held_member(row[2], row[3], row[4]))
         return state
 
     def build_owned(self, row: Row) -> typing.Any:
@@ -102,11 +109,11 @@ class Reader:
 
     async def build_message(self, row: Row, depth: int = 0) -> hikari.Message:
         message: hikari.Message = self.decode(row[0])
-        _, message_id, author_id, guild_id, has_member, referenced_id, mentions_known, author = row
+        _, message_id, author_id, guild_id, has_member, referenced_id, mentions_known, member_gen, author = row
         if author is not None:
             object.__setattr__(message, "author", self.decode(author))
         if has_member and guild_id is not None:
-            object.__setattr__(message, "member", await self.member(guild_id, author_id))
+            object.__setattr__(message, "member", await self.held_member(guild_id, author_id, member_gen))
         if mentions_known == 1:  # shared user records; 2 means detached copies kept in the data
             mentions: dict[hikari.Snowflake, hikari.User] = {}
             async for chunk in self._backend.fetch(

@@ -50,10 +50,17 @@ _TABLES_V1: typing.Final[dict[str, str]] = {
         " PRIMARY KEY (id, gen)"
     ),
     "member_records": (
-        "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, user_gen INTEGER NOT NULL DEFAULT 0, nickname TEXT,"
+        "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, user_gen INTEGER NOT NULL DEFAULT 0,"
+        " gen INTEGER NOT NULL DEFAULT 0, nickname TEXT,"
         " joined_at TEXT,"
         " ref_count INTEGER NOT NULL DEFAULT 0, is_deleted INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL,"
         " PRIMARY KEY (guild_id, user_id)"
+    ),
+    # Older member records still shown by a voice state or message (see user_snapshots).
+    "member_snapshots": (
+        "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, gen INTEGER NOT NULL, user_gen INTEGER NOT NULL,"
+        " ref_count INTEGER NOT NULL, is_deleted INTEGER NOT NULL, data BLOB NOT NULL,"
+        " PRIMARY KEY (guild_id, user_id, gen)"
     ),
     "emojis": (
         "id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, name TEXT, user_id INTEGER, user_gen INTEGER,"
@@ -69,11 +76,12 @@ _TABLES_V1: typing.Final[dict[str, str]] = {
     ),
     "voice_states": (
         "guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, channel_id INTEGER, has_member INTEGER NOT NULL,"
+        " member_gen INTEGER,"
         " data BLOB NOT NULL, PRIMARY KEY (guild_id, user_id)"
     ),
     "messages": (
         "id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL, guild_id INTEGER, author_id INTEGER NOT NULL,"
-        " author_gen INTEGER NOT NULL DEFAULT 0,"
+        " author_gen INTEGER NOT NULL DEFAULT 0, member_gen INTEGER,"
         " is_reference INTEGER NOT NULL DEFAULT 0, ref_count INTEGER NOT NULL DEFAULT 0,"
         " has_member INTEGER NOT NULL DEFAULT 0, referenced_id INTEGER, mentions_known INTEGER NOT NULL DEFAULT 0,"
         " data BLOB NOT NULL"
@@ -109,6 +117,7 @@ _INDEXES_V1: typing.Final[tuple[tuple[str, str, str], ...]] = (
     ("ix_invites_channel", "invites", "channel_id"),
     ("ix_users_username", "user_records", "username"),
     ("ix_message_mentions_user", "message_mentions", "user_id"),
+    ("ix_member_snapshots_user", "member_snapshots", "user_id"),
     ("ix_emojis_user", "emojis", "user_id"),
     ("ix_stickers_user", "stickers", "user_id"),
     ("ix_invites_inviter", "invites", "inviter_id"),
@@ -126,7 +135,7 @@ TABLES: typing.Final[dict[str, str]] = {
     ),
     "messages": (
         "id INTEGER PRIMARY KEY, channel_id INTEGER NOT NULL, guild_id INTEGER, author_id INTEGER NOT NULL,"
-        " author_gen INTEGER NOT NULL DEFAULT 0,"
+        " author_gen INTEGER NOT NULL DEFAULT 0, member_gen INTEGER,"
         " created_at TEXT, is_reference INTEGER NOT NULL DEFAULT 0, ref_count INTEGER NOT NULL DEFAULT 0,"
         " has_member INTEGER NOT NULL DEFAULT 0, referenced_id INTEGER, mentions_known INTEGER NOT NULL DEFAULT 0,"
         " data BLOB NOT NULL"
