@@ -18,13 +18,17 @@ __all__: typing.Sequence[str] = (
     "VoiceStateQuery",
 )
 
+import datetime
 import enum
 import inspect
 import typing
 
+import attrs
 import hikari
+from hikari import users as hikari_users
 
 from hikaripersist._internal import reader as reader_
+from hikaripersist._internal import schema
 from hikaripersist.iterator import CacheIterator
 
 if typing.TYPE_CHECKING:
@@ -45,9 +49,60 @@ class _Spec(typing.NamedTuple):
     base_where: str
     order_by: str
     build: _Builder
+    # Every other field of the stored entity can be filtered on too, inside the database (through
+    # SQLite's JSON functions on the data column, without an index).
+    entity_fields: frozenset[str] = frozenset()
+
+
+def _fields_of(*classes: type[typing.Any], stored_elsewhere: tuple[str, ...] = ()) -> frozenset[str]:
+    names: set[str] = set()
+    for cls in classes:
+        for sub in (cls, *_subclasses(cls)):
+            if attrs.has(sub):
+                names.update(f.name for f in attrs.fields(sub))
+    return frozenset(names - {"app", *stored_elsewhere})
+
+
+def _subclasses(cls: type[typing.Any]) -> list[type[typing.Any]]:
+    found: list[type[typing.Any]] = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_subclasses(sub))
+    return found
+
+
+_EPOCH: typing.Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _json_value(value: object) -> object:
+    """``value`` as the codec stores it inside an entity's JSON (the inner value of tagged values)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, enum.Enum):
+        return _json_value(value.value)
+    if isinstance(value, hikari.Unique):
+        return int(value.id)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            msg = "compare with timezone-aware datetimes (hikari's are UTC)"
+            raise ValueError(msg)
+        return (value - _EPOCH) // datetime.timedelta(microseconds=1)
+    if isinstance(value, datetime.timedelta):
+        return value // datetime.timedelta(microseconds=1)
+    if isinstance(value, (str, float)):
+        return value
+    msg = f"cannot filter on a value of type {type(value).__name__}"
+    raise TypeError(msg)
 
 
 def _sql_value(value: object) -> object:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            msg = "compare with timezone-aware datetimes (hikari's are UTC)"
+            raise ValueError(msg)
+        return schema.iso_time(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, enum.Enum):
@@ -132,22 +187,43 @@ class Query(typing.Generic[_T]):
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """Names accepted by [`where`][] and [`count`][]."""
+        """Names accepted by [`where`][] and [`count`][]; the [`indexed_fields`][] are the fast ones."""
+        return tuple(sorted({*self._spec.columns, *self._spec.entity_fields}))
+
+    @property
+    def indexed_fields(self) -> tuple[str, ...]:
+        """Fields stored in their own column (most of them indexed)."""
         return tuple(self._spec.columns)
 
     def _compile(self, filters: Mapping[str, object]) -> tuple[str, list[object]]:
-        clauses: list[str] = [self._spec.base_where] if self._spec.base_where else []
+        spec = self._spec
+        clauses: list[str] = [spec.base_where] if spec.base_where else []
         params: list[object] = []
         for name, value in filters.items():
-            column = self._spec.columns.get(name)
-            if column is None:
-                msg = f"cannot filter on {name!r}; known fields: {', '.join(self._spec.columns)}"
-                raise TypeError(msg)
-            if value is None:
-                clauses.append(f"{column} IS NULL")
+            column = spec.columns.get(name)
+            if column is not None:
+                if value is None:
+                    clauses.append(f"{column} IS NULL")
+                else:
+                    clauses.append(f"{column} = ?")
+                    params.append(_sql_value(value))
+            elif name in spec.entity_fields:
+                path = f"$.{name}"
+                if value is None:
+                    clauses.append(f"json_type({spec.alias}.data, ?) = 'null'")
+                    params.append(path)
+                else:
+                    # A plain value, the inner value of a tagged one (enum, flag, time...), or an
+                    # element of a list (`role_ids=role` finds members with that role).
+                    # (UNDEFINED is stored as {"u": 0}: never equal to anything.)
+                    clauses.append(
+                        f"EXISTS (SELECT 1 FROM json_each({spec.alias}.data, ?) WHERE value = ? AND key IS NOT 'u')"
+                    )
+                    params.extend((path, _json_value(value)))
             else:
-                clauses.append(f"{column} = ?")
-                params.append(_sql_value(value))
+                known = ", ".join(sorted({*spec.columns, *spec.entity_fields}))
+                msg = f"cannot filter on {name!r}; known fields: {known}"
+                raise TypeError(msg)
         return ((" WHERE " + " AND ".join(clauses)) if clauses else ""), params
 
     async def _get(self, **keys: object) -> _T | None:
@@ -214,49 +290,68 @@ def _message(reader: reader_.Reader, row: Row) -> Awaitable[hikari.Message]:
     return reader.build_message(row)
 
 
+_CHANNEL_FIELDS: typing.Final = frozenset(
+    _fields_of(hikari.PermissibleGuildChannel) - _fields_of(hikari.GuildThreadChannel)
+    | _fields_of(hikari.GuildTextChannel)
+)
+
 GUILDS = _Spec(
     "SELECT g.data FROM guilds g", "g", ("id",),
     _cols("g", "id", "name", "owner_id", "is_available"), "", "g.id", _plain,
+    _fields_of(hikari.GatewayGuild),
 )  # fmt: skip
 CHANNELS = _Spec(
     "SELECT c.data FROM channels c", "c", ("id",),
     _cols("c", "id", "guild_id", "parent_id", "type", "name", "position"), "", "c.id", _plain,
+    _CHANNEL_FIELDS,
 )  # fmt: skip
 THREADS = _Spec(
     "SELECT t.data FROM threads t", "t", ("id",),
     _cols("t", "id", "guild_id", "parent_id", "owner_id", "type", "name"), "", "t.id", _plain,
+    _fields_of(hikari.GuildThreadChannel),
 )  # fmt: skip
 ROLES = _Spec(
-    "SELECT r.data FROM roles r", "r", ("id",), _cols("r", "id", "guild_id", "name", "position"), "", "r.id", _plain
-)
+    "SELECT r.data FROM roles r", "r", ("id",), _cols("r", "id", "guild_id", "name", "position"), "", "r.id", _plain,
+    _fields_of(hikari.Role),
+)  # fmt: skip
 USERS = _Spec(
     "SELECT u.data FROM user_records u", "u", ("id",),
     _cols("u", "id", "username", "global_name", "is_bot"), "u.in_cache = 1", "u.id", _plain,
+    _fields_of(hikari_users.UserImpl),
 )  # fmt: skip
 MEMBERS = _Spec(
     reader_.MEMBER_SELECT, "m", ("guild_id", "user_id"),
     _cols("m", "guild_id", "user_id", "nickname", "joined_at", member_id="user_id"), "m.is_deleted = 0",
     "m.guild_id, m.user_id", _member,
+    _fields_of(hikari.Member, stored_elsewhere=("user",)),
 )  # fmt: skip
-EMOJIS = _Spec(reader_.EMOJI_SELECT, "e", ("id",), _cols("e", "id", "guild_id", "name", "user_id"), "", "e.id", _owned)
+EMOJIS = _Spec(
+    reader_.EMOJI_SELECT, "e", ("id",), _cols("e", "id", "guild_id", "name", "user_id"), "", "e.id", _owned,
+    _fields_of(hikari.KnownCustomEmoji, stored_elsewhere=("user",)),
+)  # fmt: skip
 STICKERS = _Spec(
-    reader_.STICKER_SELECT, "st", ("id",), _cols("st", "id", "guild_id", "name", "user_id"), "", "st.id", _owned
-)
+    reader_.STICKER_SELECT, "st", ("id",), _cols("st", "id", "guild_id", "name", "user_id"), "", "st.id", _owned,
+    _fields_of(hikari.GuildSticker, stored_elsewhere=("user",)),
+)  # fmt: skip
 PRESENCES = _Spec(
     "SELECT p.data FROM presences p", "p", ("guild_id", "user_id"),
     _cols("p", "guild_id", "user_id", "status"), "", "p.guild_id, p.user_id", _plain,
+    _fields_of(hikari.MemberPresence),
 )  # fmt: skip
 VOICE_STATES = _Spec(
     reader_.VOICE_SELECT, "v", ("guild_id", "user_id"),
     _cols("v", "guild_id", "user_id", "channel_id"), "", "v.guild_id, v.user_id", _voice,
+    _fields_of(hikari.VoiceState, stored_elsewhere=("member",)),
 )  # fmt: skip
 MESSAGES = _Spec(
     reader_.MESSAGE_SELECT, "m", ("id",),
     _cols("m", "id", "channel_id", "guild_id", "author_id"), "m.is_reference < 2", "m.id", _message,
+    _fields_of(hikari.Message, stored_elsewhere=("author", "member", "referenced_message", "user_mentions")),
 )  # fmt: skip
 INVITES = _Spec(
     reader_.INVITE_SELECT, "i", ("code",),
     _cols("i", "code", "guild_id", "channel_id", "inviter_id", "target_user_id"), "", "i.code", _invite,
+    _fields_of(hikari.InviteWithMetadata, stored_elsewhere=("inviter", "target_user")),
 )  # fmt: skip
 
 

@@ -16,16 +16,16 @@ from __future__ import annotations
 __all__: typing.Sequence[str] = ("Engine", "SQLConnection", "StoreCodec")
 
 import copy
-import datetime
 import logging
 import typing
 
 import hikari
 
 from hikaripersist._internal import codec as codec_
-from hikaripersist._internal import ops
+from hikaripersist._internal import ops, schema
 
 if typing.TYPE_CHECKING:
+    import datetime
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from hikaripersist.rules import Rule, RuleKind
@@ -91,11 +91,7 @@ def _with_received_embeds(message: _MessageT) -> _MessageT:
 
 
 def _iso(value: datetime.datetime | None) -> str | None:
-    """The text form of times in named columns (see the schema): UTC, milliseconds, sortable."""
-    if value is None:
-        return None
-    value = value.astimezone(datetime.timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return schema.iso_time(value) if value is not None else None
 
 
 # Users follow hikari's RefCell records. A user dropped from hikari's user mapping (`in_cache = 0`)

@@ -13,8 +13,18 @@ database written by a newer version is refused instead of being altered.
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("INDEXES", "MIGRATIONS", "SCHEMA_VERSION", "TABLES", "VIEWS", "Migration")
+__all__: typing.Sequence[str] = (
+    "INDEXES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "VIEWS",
+    "Migration",
+    "create_statements",
+    "iso_time",
+)
 
+import datetime
 import typing
 
 SCHEMA_VERSION: typing.Final[int] = 2
@@ -151,6 +161,12 @@ INDEXES: typing.Final[tuple[tuple[str, str, str], ...]] = (
     ("ix_voice_states_user", "voice_states", "user_id"),
 )
 """(index name, table, columns) of the current schema."""
+
+
+def iso_time(value: datetime.datetime) -> str:
+    """The text form of times in named columns: UTC ISO 8601 with milliseconds, sortable as text."""
+    value = value.astimezone(datetime.timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 class Migration(typing.NamedTuple):
