@@ -30,6 +30,7 @@ if typing.TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("hikaripersist")
 # Our own events, and exception events (confirming those could loop when a listener keeps failing).
+_CLOSE_ATTEMPTS: typing.Final[int] = 3
 _STORED_EVENT_TYPES: typing.Final = frozenset(Engine.handled_event_types())
 _NEVER_CONFIRMED: typing.Final = (events_.Confirmed, events_.PersistEvent, ops.InternalOp, hikari.ExceptionEvent)
 _EventT = typing.TypeVar("_EventT", bound=hikari.Event)
@@ -106,7 +107,8 @@ class Cache:
         self._last_event: hikari.Event | None = None
         self._last_flush_latency = 0.0
         self._subscribed: set[type[hikari.Event]] = set()
-        self._confirm_wrappers: dict[tuple[type[hikari.Event], typing.Any], typing.Any] = {}
+        # (event type, callback) -> the wrappers subscribed for it, newest last.
+        self._confirm_wrappers: dict[tuple[type[hikari.Event], typing.Any], list[typing.Any]] = {}
 
         app = typing.cast("hikari.RESTAware", bot)
         getter = self._get_backend
@@ -275,10 +277,7 @@ class Cache:
         finally:
             self._writer_task = None
             await self._backend.close()
-            for _, waiter in self._flush_waiters:
-                if not waiter.done():
-                    waiter.set_exception(BackendError("the cache closed before this write was committed"))
-            self._flush_waiters.clear()
+            self._fail_waiters(BackendError("the cache closed before this write was committed"))
 
     async def __aenter__(self) -> Cache:
         await self.open()
@@ -291,6 +290,9 @@ class Cache:
 
     async def flush(self) -> None:
         """Return once everything received so far is durable."""
+        # Let the cache's intake run for events hikari already dispatched (its listener tasks are
+        # queued behind the caller), so that they count as received.
+        await asyncio.sleep(0)
         target = self._submitted
         if self._committed >= target:
             return
@@ -355,6 +357,7 @@ class Cache:
         assert self._wake is not None
         assert self._urgent is not None
         backend = self._backend
+        failures = 0
         while True:
             if not self._pending:
                 if self._closing:
@@ -372,13 +375,21 @@ class Cache:
             started = time.perf_counter()
             try:
                 result = await backend.write([e for _, e in batch], rule=self._rule)
-            except Exception:
+            except Exception as exc:
                 # The whole transaction failed (disk full, lost connection): keep the batch and retry.
-                _LOGGER.exception("writing a batch of %s events to %s failed; retrying", count, backend.name)
-                await asyncio.sleep(1.0)
-                if self._closing and not backend.is_open:
+                failures += 1
+                if self._closing and failures >= _CLOSE_ATTEMPTS:
+                    # Closing must end: report what could not be written instead of hanging.
+                    _LOGGER.critical(
+                        "closing %s: %s queued events could not be written (%s)", backend.name, len(self._pending), exc
+                    )
+                    self._fail_waiters(BackendError(f"{backend.name} kept failing while closing: {exc}"))
+                    self._pending.clear()
                     return
+                _LOGGER.exception("writing a batch of %s events to %s failed; retrying", count, backend.name)
+                await asyncio.sleep(min(0.25 * 2**failures, 5.0))
                 continue
+            failures = 0
             self._last_flush_latency = time.perf_counter() - started
             for _ in range(count):
                 self._pending.popleft()
@@ -386,6 +397,12 @@ class Cache:
             self._after_commit([e for _, e in batch], result.errors)
             if self._space is not None and len(self._pending) < self._max_pending // 2:
                 self._space.set()
+
+    def _fail_waiters(self, error: BackendError) -> None:
+        for _, waiter in self._flush_waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        self._flush_waiters.clear()
 
     def _after_commit(self, batch: Sequence[hikari.Event], errors: Sequence[BaseException | None]) -> None:
         still_waiting: list[tuple[int, asyncio.Future[None]]] = []
@@ -447,14 +464,17 @@ class Cache:
                 await callback(confirmed_event.event)
 
         unwrap.__name__ = getattr(callback, "__name__", "listener")
-        self._confirm_wrappers[(event, callback)] = unwrap
+        self._confirm_wrappers.setdefault((event, callback), []).append(unwrap)
         self._bot.event_manager.subscribe(confirmed, unwrap)
 
     def unsubscribe(self, event: type[_EventT], callback: _Listener[_EventT]) -> None:
         """Remove a listener added with [`listen`][] or [`subscribe`][]."""
-        wrapper = self._confirm_wrappers.pop((event, callback), None)
-        if wrapper is not None:
-            self._bot.event_manager.unsubscribe(events_.confirmed_type(event), wrapper)
+        wrappers = self._confirm_wrappers.get((event, callback))
+        if wrappers:
+            wrapper = wrappers.pop()
+            if not wrappers:
+                del self._confirm_wrappers[(event, callback)]
+            self._bot.event_manager.unsubscribe(events_.confirmed_type(event, notify=False), wrapper)
         else:
             self._bot.event_manager.unsubscribe(event, callback)
 

@@ -125,6 +125,7 @@ class SQLiteBackend(Backend):
         return pathlib.Path(self._path).absolute().as_uri()
 
     def _open_writer(self) -> sqlite3.Connection:
+        _check_header(self._path, self.name)
         try:
             if self._path != ":memory:":
                 pathlib.Path(self._path).absolute().parent.mkdir(parents=True, exist_ok=True)
@@ -270,6 +271,26 @@ def _close_writer(db: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         db.execute("PRAGMA optimize")
     db.close()
+
+
+_SQLITE_HEADER: typing.Final[bytes] = b"SQLite format 3\x00"
+
+
+def _check_header(path: str, name: str) -> None:
+    """Refuse a non-empty file that is not an SQLite database (SQLite would treat a tiny one as empty)."""
+    if path == ":memory:":
+        return
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        msg = f"cannot open {name}: {exc}"
+        raise BackendError(msg) from exc
+    if head and head != _SQLITE_HEADER:
+        msg = f"{name} is not an SQLite database; refusing to touch it"
+        raise SchemaError(msg)
 
 
 def _check_backup(db: sqlite3.Connection, name: str) -> None:
