@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("Cache",)
+__all__: typing.Sequence[str] = ("KINDS", "Cache")
 
 import asyncio
 import collections
@@ -30,6 +30,22 @@ if typing.TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("hikaripersist")
 # Our own events, and exception events (confirming those could loop when a listener keeps failing).
+KINDS: typing.Final[tuple[str, ...]] = (
+    "guilds",
+    "channels",
+    "threads",
+    "roles",
+    "members",
+    "users",
+    "emojis",
+    "stickers",
+    "presences",
+    "voice_states",
+    "messages",
+    "invites",
+)
+"""The kinds of entities stored, as named by the cache's query properties."""
+
 _CLOSE_ATTEMPTS: typing.Final[int] = 3
 _STORED_EVENT_TYPES: typing.Final = frozenset(Engine.handled_event_types())
 _NEVER_CONFIRMED: typing.Final = (events_.Confirmed, events_.PersistEvent, ops.InternalOp, hikari.ExceptionEvent)

@@ -6,6 +6,7 @@ __all__ = ("KINDS", "compare_with_hikari", "hikari_counts")
 
 import typing
 
+from hikaripersist.cache import KINDS
 from tests.deepeq import deep_diff
 
 if typing.TYPE_CHECKING:
@@ -14,21 +15,6 @@ if typing.TYPE_CHECKING:
     import hikari
 
     import hikaripersist as persist
-
-KINDS: typing.Final[tuple[str, ...]] = (
-    "guilds",
-    "channels",
-    "threads",
-    "roles",
-    "members",
-    "users",
-    "emojis",
-    "stickers",
-    "presences",
-    "voice_states",
-    "messages",
-    "invites",
-)
 
 
 def _members(cache: hikari.api.Cache) -> dict[tuple[int, int], hikari.Member]:

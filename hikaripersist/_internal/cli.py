@@ -29,21 +29,6 @@ from hikaripersist.sqlite import SQLiteBackend
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
 
-_KINDS: typing.Final[tuple[str, ...]] = (
-    "guilds",
-    "channels",
-    "threads",
-    "roles",
-    "members",
-    "users",
-    "emojis",
-    "stickers",
-    "presences",
-    "voice_states",
-    "messages",
-    "invites",
-)
-
 
 def demo_session_path() -> pathlib.Path:
     """The bundled recorded session used by ``make demo``."""
