@@ -27,6 +27,7 @@ import attrs
 import hikari
 from hikari import users as hikari_users
 
+from hikaripersist import filters as filters_
 from hikaripersist._internal import reader as reader_
 from hikaripersist._internal import schema
 from hikaripersist.iterator import CacheIterator
@@ -120,17 +121,25 @@ def _sql_value(value: object) -> object:
 class _Source(typing.Generic[_T]):
     """A lazy database-backed row source that the iterator can push limits and counts into."""
 
-    __slots__: typing.Sequence[str] = ("_limit", "_params", "_query", "_where")
+    __slots__: typing.Sequence[str] = ("_limit", "_order", "_params", "_query", "_where")
 
-    def __init__(self, query: Query[_T], where: str, params: Sequence[object], limit: int | None = None) -> None:
+    def __init__(
+        self,
+        query: Query[_T],
+        where: str,
+        params: Sequence[object],
+        limit: int | None = None,
+        order: str | None = None,
+    ) -> None:
         self._query = query
         self._where = where
         self._params = params
         self._limit = limit
+        self._order = order
 
     def with_limit(self, n: int) -> _Source[_T]:
         limit = n if self._limit is None else min(n, self._limit)
-        return _Source(self._query, self._where, self._params, limit)
+        return _Source(self._query, self._where, self._params, limit, self._order)
 
     async def count(self) -> int:
         spec = self._query._spec
@@ -144,7 +153,7 @@ class _Source(typing.Generic[_T]):
 
     async def _iterate(self) -> AsyncIterator[_T]:
         spec = self._query._spec
-        sql = f"{spec.select}{self._where} ORDER BY {spec.order_by}"
+        sql = f"{spec.select}{self._where} ORDER BY {self._order or spec.order_by}"
         if self._limit is not None:
             sql += f" LIMIT {int(self._limit)}"
         reader = self._query._reader()
@@ -201,7 +210,15 @@ class Query(typing.Generic[_T]):
         params: list[object] = []
         for name, value in filters.items():
             column = spec.columns.get(name)
-            if column is not None:
+            if isinstance(value, filters_.Filter) and (column is not None or name in spec.entity_fields):
+                sql, values = (
+                    value.column_sql(column, _sql_value)
+                    if column is not None
+                    else value.json_sql(f"{spec.alias}.data", f"$.{name}", _json_value)
+                )
+                clauses.append(sql)
+                params.extend(values)
+            elif column is not None:
                 if value is None:
                     clauses.append(f"{column} IS NULL")
                 else:
@@ -238,16 +255,50 @@ class Query(typing.Generic[_T]):
         """Iterate over every stored entity of this kind, lazily, in key order."""
         return self.where()
 
-    def where(self, **filters: object) -> CacheIterator[_T]:
-        """Iterate over the entities whose fields equal the given values.
+    def where(
+        self, *, order_by: str | Sequence[str] | None = None, limit: int | None = None, **filters: object
+    ) -> CacheIterator[_T]:
+        """Iterate over the entities matching ``filters``, lazily, in batches, from one snapshot.
+
+        Parameters
+        ----------
+        order_by
+            Field name(s) with their own column (see [`indexed_fields`][]) to sort by, each
+            prefixed with ``-`` for descending order; key order by default.
+        limit
+            Most entities to return (applied by the database).
+        **filters
+            ``field=value`` for equality (``None`` matches null; for a list field such as
+            ``role_ids``, membership), or ``field=`` an operator from [`hikaripersist.filters`][]
+            (``persist.after(t)``, ``persist.one_of(...)``, ``persist.startswith("x")``...).
 
         Raises
         ------
         TypeError
             If a field is unknown or a value cannot be compared in the database.
+        ValueError
+            If a value cannot be used (a naive datetime, a negative limit...).
         """
         where, params = self._compile(filters)
-        return CacheIterator(_Source(self, where, params))
+        if limit is not None and limit < 0:
+            msg = "limit cannot be negative"
+            raise ValueError(msg)
+        return CacheIterator(_Source(self, where, params, limit, self._order(order_by)))
+
+    def _order(self, order_by: str | Sequence[str] | None) -> str | None:
+        if order_by is None:
+            return None
+        names = (order_by,) if isinstance(order_by, str) else tuple(order_by)
+        terms: list[str] = []
+        for name in names:
+            descending = name.startswith("-")
+            column = self._spec.columns.get(name.lstrip("-"))
+            if column is None:
+                msg = f"cannot order by {name!r}; sortable fields: {', '.join(self._spec.columns)}"
+                raise TypeError(msg)
+            terms.append(f"{column} DESC" if descending else column)
+        # Ties are broken by the key so the order is stable.
+        return ", ".join([*terms, self._spec.order_by])
 
     async def count(self, **filters: object) -> int:
         """Count the entities matching ``filters`` without building them."""
@@ -383,11 +434,103 @@ class GuildQuery(Query[hikari.GatewayGuild]):
             return await self._app.rest.fetch_guild(id)
         return guild
 
+    def of_user(self, user: hikari.SnowflakeishOr[hikari.PartialUser]) -> CacheIterator[hikari.GatewayGuild]:
+        """The guilds ``user`` is a member of."""
+        where = " WHERE g.id IN (SELECT guild_id FROM member_records WHERE user_id = ? AND is_deleted = 0)"
+        return CacheIterator(_Source(self, where, [int(user)]))
+
 
 class ChannelQuery(Query[hikari.PermissibleGuildChannel]):
     """Stored guild channels (threads are in ``cache.threads``)."""
 
     __slots__: typing.Sequence[str] = ()
+
+    def of_guild(
+        self, guild: hikari.SnowflakeishOr[hikari.PartialGuild]
+    ) -> CacheIterator[hikari.PermissibleGuildChannel]:
+        """A guild's channels, by position."""
+        return self.where(guild_id=int(guild), order_by="position")
+
+    @typing.overload
+    def where(
+        self,
+        *,
+        type: typing.Literal[hikari.ChannelType.GUILD_TEXT],
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        **filters: object,
+    ) -> CacheIterator[hikari.GuildTextChannel]: ...
+
+    @typing.overload
+    def where(
+        self,
+        *,
+        type: typing.Literal[hikari.ChannelType.GUILD_VOICE],
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        **filters: object,
+    ) -> CacheIterator[hikari.GuildVoiceChannel]: ...
+
+    @typing.overload
+    def where(
+        self,
+        *,
+        type: typing.Literal[hikari.ChannelType.GUILD_CATEGORY],
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        **filters: object,
+    ) -> CacheIterator[hikari.GuildCategory]: ...
+
+    @typing.overload
+    def where(
+        self,
+        *,
+        type: typing.Literal[hikari.ChannelType.GUILD_NEWS],
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        **filters: object,
+    ) -> CacheIterator[hikari.GuildNewsChannel]: ...
+
+    @typing.overload
+    def where(
+        self,
+        *,
+        type: typing.Literal[hikari.ChannelType.GUILD_STAGE],
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        **filters: object,
+    ) -> CacheIterator[hikari.GuildStageChannel]: ...
+
+    @typing.overload
+    def where(
+        self,
+        *,
+        type: typing.Literal[hikari.ChannelType.GUILD_FORUM],
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        **filters: object,
+    ) -> CacheIterator[hikari.GuildForumChannel]: ...
+
+    @typing.overload
+    def where(
+        self,
+        *,
+        type: typing.Literal[hikari.ChannelType.GUILD_MEDIA],
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        **filters: object,
+    ) -> CacheIterator[hikari.GuildMediaChannel]: ...
+
+    @typing.overload
+    def where(
+        self, *, order_by: str | Sequence[str] | None = ..., limit: int | None = ..., **filters: object
+    ) -> CacheIterator[hikari.PermissibleGuildChannel]: ...
+
+    def where(
+        self, *, order_by: str | Sequence[str] | None = None, limit: int | None = None, **filters: object
+    ) -> CacheIterator[typing.Any]:
+        """As [`Query.where`][]; ``type=hikari.ChannelType.X`` narrows the channel class for type checkers."""
+        return super().where(order_by=order_by, limit=limit, **filters)
 
     async def get(
         self, *, id: hikari.Snowflakeish, fetch_if_missing: bool = False
@@ -407,6 +550,16 @@ class ThreadQuery(Query[hikari.GuildThreadChannel]):
 
     __slots__: typing.Sequence[str] = ()
 
+    def of_guild(self, guild: hikari.SnowflakeishOr[hikari.PartialGuild]) -> CacheIterator[hikari.GuildThreadChannel]:
+        """A guild's threads."""
+        return self.where(guild_id=int(guild))
+
+    def of_channel(
+        self, channel: hikari.SnowflakeishOr[hikari.PartialChannel]
+    ) -> CacheIterator[hikari.GuildThreadChannel]:
+        """The threads of a channel."""
+        return self.where(parent_id=int(channel))
+
     async def get(self, *, id: hikari.Snowflakeish) -> hikari.GuildThreadChannel | None:
         """Return the stored thread ``id``."""
         return await self._get(id=int(id))
@@ -416,6 +569,14 @@ class RoleQuery(Query[hikari.Role]):
     """Stored roles."""
 
     __slots__: typing.Sequence[str] = ()
+
+    def of_guild(self, guild: hikari.SnowflakeishOr[hikari.PartialGuild]) -> CacheIterator[hikari.Role]:
+        """A guild's roles, lowest position first."""
+        return self.where(guild_id=int(guild), order_by="position")
+
+    def of_member(self, member: hikari.Member) -> CacheIterator[hikari.Role]:
+        """A member's roles as `hikari.Role` objects, lowest position first (those stored)."""
+        return self.where(id=filters_.one_of(*member.role_ids), order_by="position")
 
     async def get(
         self, *, id: hikari.Snowflakeish, guild_id_if_missing: hikari.Snowflakeish | None = None
@@ -434,6 +595,17 @@ class MemberQuery(Query[hikari.Member]):
     """Stored guild members, with their latest user data."""
 
     __slots__: typing.Sequence[str] = ()
+
+    def of_guild(self, guild: hikari.SnowflakeishOr[hikari.PartialGuild]) -> CacheIterator[hikari.Member]:
+        """A guild's members."""
+        return self.where(guild_id=int(guild))
+
+    def with_role(self, role: hikari.PartialRole | hikari.Role) -> CacheIterator[hikari.Member]:
+        """The members that have ``role``."""
+        guild_id = getattr(role, "guild_id", None)
+        if guild_id is None:
+            return self.where(role_ids=int(role.id))
+        return self.where(guild_id=int(guild_id), role_ids=int(role.id))
 
     async def get(
         self, *, guild_id: hikari.Snowflakeish, member_id: hikari.Snowflakeish, fetch_if_missing: bool = False
@@ -462,6 +634,10 @@ class EmojiQuery(Query[hikari.KnownCustomEmoji]):
 
     __slots__: typing.Sequence[str] = ()
 
+    def of_guild(self, guild: hikari.SnowflakeishOr[hikari.PartialGuild]) -> CacheIterator[hikari.KnownCustomEmoji]:
+        """A guild's custom emojis."""
+        return self.where(guild_id=int(guild))
+
     async def get(self, *, id: hikari.Snowflakeish) -> hikari.KnownCustomEmoji | None:
         """Return the stored emoji ``id``."""
         return await self._get(id=int(id))
@@ -471,6 +647,10 @@ class StickerQuery(Query[hikari.GuildSticker]):
     """Stored guild stickers."""
 
     __slots__: typing.Sequence[str] = ()
+
+    def of_guild(self, guild: hikari.SnowflakeishOr[hikari.PartialGuild]) -> CacheIterator[hikari.GuildSticker]:
+        """A guild's stickers."""
+        return self.where(guild_id=int(guild))
 
     async def get(self, *, id: hikari.Snowflakeish) -> hikari.GuildSticker | None:
         """Return the stored sticker ``id``."""
@@ -501,6 +681,12 @@ class MessageQuery(Query[hikari.Message]):
     """Stored messages (including those kept because a stored reply references them)."""
 
     __slots__: typing.Sequence[str] = ()
+
+    def of_channel(
+        self, channel: hikari.SnowflakeishOr[hikari.PartialChannel], *, limit: int | None = None
+    ) -> CacheIterator[hikari.Message]:
+        """A channel's messages, newest first."""
+        return self.where(channel_id=int(channel), order_by="-id", limit=limit)
 
     async def get(self, *, id: hikari.Snowflakeish) -> hikari.Message | None:
         """Return the stored message ``id``."""
