@@ -98,6 +98,36 @@ def _json_value(value: object) -> object:
     raise TypeError(msg)
 
 
+def _column_kind(name: str) -> str:
+    """What a named column holds, from the schema's naming (ids, times, flags, text, numbers)."""
+    if name == "id" or name.endswith("_id"):
+        return "id"
+    if name.endswith("_at"):
+        return "time"
+    if name.startswith("is_"):
+        return "flag"
+    if name in ("type", "position"):
+        return "number"
+    return "text"
+
+
+_ACCEPTED: typing.Final[dict[str, tuple[type[typing.Any], ...]]] = {
+    "id": (int, hikari.Unique),
+    "time": (datetime.datetime,),
+    "flag": (bool,),
+    "number": (int,),
+    "text": (str,),
+}
+
+
+def _check_column_value(name: str, value: object) -> None:
+    kind = _column_kind(name)
+    accepted = _ACCEPTED[kind]
+    if (isinstance(value, bool) and kind != "flag") or not isinstance(value, accepted):
+        msg = f"{name} takes {' or '.join(t.__name__ for t in accepted)} values, not {type(value).__name__} ({value!r})"
+        raise TypeError(msg)
+
+
 def _sql_value(value: object) -> object:
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
@@ -116,6 +146,14 @@ def _sql_value(value: object) -> object:
         return value
     msg = f"cannot filter on a value of type {type(value).__name__}"
     raise TypeError(msg)
+
+
+def _checked(name: str) -> Callable[[object], object]:
+    def convert(value: object) -> object:
+        _check_column_value(name, value)
+        return _sql_value(value)
+
+    return convert
 
 
 class _Source(typing.Generic[_T]):
@@ -212,7 +250,7 @@ class Query(typing.Generic[_T]):
             column = spec.columns.get(name)
             if isinstance(value, filters_.Filter) and (column is not None or name in spec.entity_fields):
                 sql, values = (
-                    value.column_sql(column, _sql_value)
+                    value.column_sql(column, _checked(name))
                     if column is not None
                     else value.json_sql(f"{spec.alias}.data", f"$.{name}", _json_value)
                 )
@@ -223,7 +261,7 @@ class Query(typing.Generic[_T]):
                     clauses.append(f"{column} IS NULL")
                 else:
                     clauses.append(f"{column} = ?")
-                    params.append(_sql_value(value))
+                    params.append(_checked(name)(value))
             elif name in spec.entity_fields:
                 path = f"$.{name}"
                 if value is None:

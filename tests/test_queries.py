@@ -111,8 +111,16 @@ async def test_unknown_fields_and_values_are_refused_at_the_call(
     _, cache = filled
     with pytest.raises(TypeError, match="cannot filter on 'colour'"):
         cache.roles.where(colour=5)
-    with pytest.raises(TypeError, match="value of type list"):
+    with pytest.raises(TypeError, match="name takes str values, not list"):
         cache.roles.where(name=["a"])
+    with pytest.raises(TypeError, match="guild_id takes int or Unique values, not str"):
+        cache.members.where(guild_id="123")
+    with pytest.raises(TypeError, match="guild_id takes int or Unique values, not bool"):
+        cache.members.where(guild_id=True)
+    with pytest.raises(TypeError, match="joined_at takes datetime values, not int"):
+        await cache.members.count(joined_at=5)
+    with pytest.raises(TypeError, match="value of type list"):
+        cache.roles.where(unicode_emoji=["a"])
     with pytest.raises(ValueError, match="timezone-aware"):
         cache.members.where(premium_since=datetime.datetime(2020, 1, 1))
 
