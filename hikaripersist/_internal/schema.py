@@ -159,6 +159,8 @@ INDEXES: typing.Final[tuple[tuple[str, str, str], ...]] = (
     ("ix_guilds_owner", "guilds", "owner_id"),
     ("ix_threads_owner", "threads", "owner_id"),
     ("ix_voice_states_user", "voice_states", "user_id"),
+    # Counting or listing a guild's members skips the records kept only for messages/voice states.
+    ("ix_members_live", "member_records", "guild_id, user_id) WHERE (is_deleted = 0"),
 )
 """(index name, table, columns) of the current schema."""
 
