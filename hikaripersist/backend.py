@@ -9,16 +9,24 @@ a transactional SQL-like connection for the writer and row access for the reader
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("Backend", "BackendError", "CacheStartupError", "SchemaError", "WriteResult")
+__all__: typing.Sequence[str] = (
+    "Backend",
+    "BackendError",
+    "CacheStartupError",
+    "ChangeRequest",
+    "SchemaError",
+    "WriteResult",
+)
 
 import abc
 import typing
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
     import hikari
 
+    from hikaripersist._internal.engine import Change
     from hikaripersist.rules import Rule
 
 Row = tuple[typing.Any, ...]
@@ -46,6 +54,24 @@ class WriteResult(typing.NamedTuple):
     """Outcome of one batch: per event, ``None`` when applied, else the exception it raised."""
 
     errors: Sequence[BaseException | None]
+    changes: Sequence[tuple[int, Change]] = ()
+    """What the batch changed, in order, when asked to report it: ``(index of the event in the
+    batch, change)``; the index ``len(batch)`` stands for the writer's own retention step."""
+    rows: int = 0
+    """Rows the committed events inserted, updated or deleted (the store's bookkeeping included)."""
+    expired: int = 0
+    """Messages the message rule's ``max_age`` expired in this batch."""
+    retention_backlog: bool = False
+    """Whether more messages may be due to expire than one batch expires."""
+
+
+class ChangeRequest(typing.NamedTuple):
+    """Which changes a batch should report (see [`Backend.write_with_changes`][])."""
+
+    wanted: Mapping[str, frozenset[str]]
+    """Kind (``"members"``) -> the actions to report (``insert``, ``update``, ``remove``, ``bulk``)."""
+    app: hikari.RESTAware | None
+    """The app that inserted and updated entities are bound to."""
 
 
 class Backend(abc.ABC):
@@ -97,6 +123,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def write(self, batch: Sequence[hikari.Event], *, rule: Rule | None) -> WriteResult:
         """Apply ``batch`` durably, one savepoint per event (see the class contract)."""
+
+    async def write_with_changes(
+        self, batch: Sequence[hikari.Event], *, rule: Rule | None, changes: ChangeRequest
+    ) -> WriteResult:
+        """Like [`write`][], also reporting the changes ``changes`` asks for in the result.
+
+        The cache calls it only while someone listens to change events. A backend that cannot
+        report changes inherits this default, which writes and reports none.
+        """
+        return await self.write(batch, rule=rule)
 
     @abc.abstractmethod
     def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:

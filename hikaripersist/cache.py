@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("KINDS", "Cache")
+__all__: typing.Sequence[str] = ("KINDS", "Cache", "CacheStats", "PruneProgress")
 
 import asyncio
 import collections
+import collections.abc
 import contextlib
 import inspect
 import logging
 import time
 import typing
 
+import attrs
 import hikari
 
 from hikaripersist import events as events_
 from hikaripersist import queries
 from hikaripersist._internal import ops
 from hikaripersist._internal.engine import Engine
-from hikaripersist.backend import BackendError, CacheStartupError
+from hikaripersist.backend import BackendError, CacheStartupError, ChangeRequest
 
 if typing.TYPE_CHECKING:
     import os
     import types
-    from collections.abc import Callable, Coroutine, Mapping, Sequence
+    from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 
-    from hikaripersist.backend import Backend
+    from hikaripersist._internal.engine import Change
+    from hikaripersist.backend import Backend, WriteResult
     from hikaripersist.rules import Rule
 
 _LOGGER = logging.getLogger("hikaripersist")
@@ -47,6 +50,9 @@ KINDS: typing.Final[tuple[str, ...]] = (
 """The kinds of entities stored, as named by the cache's query properties."""
 
 _CLOSE_ATTEMPTS: typing.Final[int] = 3
+# Rows a prune step looks at (or removes) per transaction, so the bot's own writes interleave.
+_PRUNE_STEP: typing.Final[int] = 500
+_PRUNE_LOG_INTERVAL: typing.Final[float] = 5.0
 _STORED_EVENT_TYPES: typing.Final = frozenset(Engine.handled_event_types())
 _NEVER_CONFIRMED: typing.Final = (events_.Confirmed, events_.PersistEvent, ops.InternalOp, hikari.ExceptionEvent)
 _EventT = typing.TypeVar("_EventT", bound=hikari.Event)
@@ -57,6 +63,64 @@ _Listener = typing.Callable[[_EventT], "Coroutine[typing.Any, typing.Any, None]"
 class _App(typing.Protocol):
     @property
     def event_manager(self) -> hikari.api.EventManager: ...
+
+
+@attrs.frozen(kw_only=True, eq=False, weakref_slot=False)
+class CacheStats(collections.abc.Mapping[str, int]):
+    """What [`Cache.stats`][hikaripersist.cache.Cache.stats] reports: stored rows and writer counters.
+
+    It is also a read-only mapping of kind -> stored entities (``stats["members"]``,
+    ``stats.items()``, ``dict(stats)``), as ``stats()`` used to return, and compares equal to any
+    mapping with the same counts (the counters are left out of ``==``).
+
+    Examples
+    --------
+    ```py
+    stats = await cache.stats()
+    print(stats["members"], stats.database_size, stats.last_flush_latency)
+    ```
+    """
+
+    rows: Mapping[str, int] = attrs.field()
+    """Entities stored per kind, as the cache's queries count them, in the order of ``cache.KINDS``."""
+    database_size: int | None = attrs.field()
+    """Size of the store in bytes (``None`` if the backend cannot tell)."""
+    queue_depth: int = attrs.field()
+    """Events received but not committed yet ([`Cache.pending`][hikaripersist.cache.Cache.pending])."""
+    batches_written: int = attrs.field()
+    """Transactions the writer committed since the cache was created."""
+    events_written: int = attrs.field()
+    """Gateway events applied and committed (the cache's own operations are not counted)."""
+    rows_written: int = attrs.field()
+    """Rows the committed events inserted, updated or deleted (0 if the backend cannot tell)."""
+    events_failed: int = attrs.field()
+    """Events that could not be stored and were skipped (each rolled back alone)."""
+    last_flush_latency: float = attrs.field()
+    """Seconds the last committed batch took to write (0 before the first one)."""
+    schema_version: int = attrs.field()
+    """Schema version recorded in the store."""
+
+    def __getitem__(self, kind: str) -> int:
+        return self.rows[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class PruneProgress(typing.NamedTuple):
+    """Where a [`Cache.prune`][hikaripersist.cache.Cache.prune] is, passed to its ``progress`` callback."""
+
+    steps: int
+    """Steps (one transaction each) committed so far."""
+    phase: str
+    """The kind the last step worked on."""
+    removed: Mapping[str, int]
+    """Entities removed so far, per kind."""
+    done: bool
+    """Whether this was the last step."""
 
 
 class Cache:
@@ -79,21 +143,32 @@ class Cache:
     -----
     The backend opens on `hikari.StartingEvent` (before any shard connects) and drains and closes
     on `hikari.StoppedEvent` (after every shard closed). Scripts can use ``async with cache:``.
+
+    What changed in the store is announced with change events
+    ([`PersistEvent`][hikaripersist.events.PersistEvent] and subclasses) after each commit, for
+    the kinds someone listens to. The message rule's ``max_per_channel`` and ``max_age`` are
+    applied by the writer as messages arrive (``max_age`` a few hundred messages per transaction,
+    also while idle); [`prune`][] applies a changed rule to what was stored before.
     """
 
     __slots__: typing.Sequence[str] = (
         "__weakref__",
         "_backend",
+        "_batches_written",
         "_bot",
         "_closing",
         "_committed",
         "_confirm_wrappers",
+        "_events_failed",
+        "_events_written",
         "_flush_waiters",
         "_last_event",
         "_last_flush_latency",
         "_max_pending",
         "_pending",
         "_queries",
+        "_retain_queued",
+        "_rows_written",
         "_rule",
         "_space",
         "_submitted",
@@ -122,6 +197,11 @@ class Cache:
         self._closing = False
         self._last_event: hikari.Event | None = None
         self._last_flush_latency = 0.0
+        self._batches_written = 0
+        self._events_written = 0
+        self._events_failed = 0
+        self._rows_written = 0
+        self._retain_queued = False
         self._subscribed: set[type[hikari.Event]] = set()
         # (event type, callback) -> the wrappers subscribed for it, newest last.
         self._confirm_wrappers: dict[tuple[type[hikari.Event], typing.Any], list[typing.Any]] = {}
@@ -276,6 +356,9 @@ class Cache:
         self._space = asyncio.Event()
         self._space.set()
         self._writer_task = asyncio.create_task(self._write_loop(), name="hikaripersist writer")
+        if self._retention_interval() is not None:
+            # Messages may have aged past max_age while the bot was off.
+            self._queue_retention()
         if self._pending:
             self._notify()
 
@@ -309,7 +392,10 @@ class Cache:
         # Let the cache's intake run for events hikari already dispatched (its listener tasks are
         # queued behind the caller), so that they count as received.
         await asyncio.sleep(0)
-        target = self._submitted
+        await self._wait_for(self._submitted)
+
+    async def _wait_for(self, target: int) -> None:
+        """Return once everything up to submission number ``target`` is committed."""
         if self._committed >= target:
             return
         if self._writer_task is None:
@@ -379,7 +465,15 @@ class Cache:
                 if self._closing:
                     return
                 self._wake.clear()
-                await self._wake.wait()
+                interval = self._retention_interval()
+                if interval is None:
+                    await self._wake.wait()
+                else:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), interval)
+                    except asyncio.TimeoutError:
+                        # Idle: messages keep ageing, so give the retention a batch of its own.
+                        self._queue_retention()
                 continue
             if len(self._pending) < backend.batch_size and not self._closing and not self._flush_waiters:
                 # Give a batch a moment to fill; a flush, a close or a full batch cuts the wait short.
@@ -388,9 +482,15 @@ class Cache:
                     await asyncio.wait_for(self._urgent.wait(), backend.flush_interval)
             count = min(len(self._pending), backend.batch_size)
             batch = [self._pending[i] for i in range(count)]
+            wanted = self._wanted_changes()
             started = time.perf_counter()
             try:
-                result = await backend.write([e for _, e in batch], rule=self._rule)
+                if wanted:
+                    request = ChangeRequest(wanted, typing.cast("hikari.RESTAware", self._bot))
+                    result = await backend.write_with_changes([e for _, e in batch], rule=self._rule, changes=request)
+                else:
+                    # Nobody listens to change events: the writer collects nothing.
+                    result = await backend.write([e for _, e in batch], rule=self._rule)
             except Exception as exc:
                 # The whole transaction failed (disk full, lost connection): keep the batch and retry.
                 failures += 1
@@ -410,9 +510,60 @@ class Cache:
             for _ in range(count):
                 self._pending.popleft()
             self._committed = batch[-1][0]
-            self._after_commit([e for _, e in batch], result.errors)
+            self._count(batch, result)
+            self._after_commit([e for _, e in batch], result)
             if self._space is not None and len(self._pending) < self._max_pending // 2:
                 self._space.set()
+
+    def _count(self, batch: Sequence[tuple[int, hikari.Event]], result: WriteResult) -> None:
+        self._batches_written += 1
+        self._rows_written += result.rows
+        for (_, event), error in zip(batch, result.errors, strict=True):
+            if error is not None:
+                self._events_failed += 1
+            elif not isinstance(event, ops.InternalOp):
+                self._events_written += 1
+            if isinstance(event, ops.RetainOp):
+                self._retain_queued = False
+        if result.retention_backlog and not self._closing:
+            # More messages are due than one batch expires: continue in the next transaction.
+            self._queue_retention()
+
+    def _retention_interval(self) -> float | None:
+        """Seconds between age-retention runs while idle, if the message rule has a ``max_age``."""
+        rule = self._rule
+        if rule is None or rule.message.max_age is None or not rule.message.enabled:
+            return None
+        return min(60.0, max(1.0, rule.message.max_age.total_seconds() / 10))
+
+    def _queue_retention(self) -> None:
+        if not self._retain_queued:
+            self._retain_queued = True
+            self._enqueue(ops.RetainOp(app=typing.cast("hikari.RESTAware", self._bot)))
+
+    def _wanted_changes(self) -> dict[str, frozenset[str]]:
+        """The change events someone listens to (or waits for), as kind -> actions.
+
+        ``get_listeners(PersistEvent, polymorphic=True)`` would miss listeners of the subclasses
+        and count listeners of `hikari.Event` itself, so each change event type is looked up on its
+        own. A catch-all `hikari.Event` listener does not make the writer collect changes.
+        """
+        manager = self._bot.event_manager
+        listeners = typing.cast("Mapping[type[hikari.Event], object] | None", getattr(manager, "_listeners", None))
+        waiters = typing.cast("Mapping[type[hikari.Event], object] | None", getattr(manager, "_waiters", None))
+        wanted: dict[str, set[str]] = {}
+        for cls in events_.change_event_types():
+            if isinstance(listeners, collections.abc.Mapping):
+                listened = cls in listeners or (isinstance(waiters, collections.abc.Mapping) and cls in waiters)
+            else:
+                # Another event manager: only its public API.
+                listened = bool(manager.get_listeners(cls, polymorphic=False))
+            if not listened:
+                continue
+            if cls._kind is None:
+                return dict(_EVERY_CHANGE)
+            wanted.setdefault(cls._kind, set()).add(typing.cast("str", cls._action))
+        return {kind: frozenset(actions) for kind, actions in wanted.items()}
 
     def _fail_waiters(self, error: BackendError) -> None:
         for _, waiter in self._flush_waiters:
@@ -420,7 +571,7 @@ class Cache:
                 waiter.set_exception(error)
         self._flush_waiters.clear()
 
-    def _after_commit(self, batch: Sequence[hikari.Event], errors: Sequence[BaseException | None]) -> None:
+    def _after_commit(self, batch: Sequence[hikari.Event], result: WriteResult) -> None:
         still_waiting: list[tuple[int, asyncio.Future[None]]] = []
         for target, waiter in self._flush_waiters:
             if target <= self._committed:
@@ -430,9 +581,22 @@ class Cache:
                 still_waiting.append((target, waiter))
         self._flush_waiters = still_waiting
         manager = self._bot.event_manager
-        for event, error in zip(batch, errors, strict=True):
-            if error is None and not isinstance(event, ops.InternalOp):
+        app = typing.cast("hikari.RESTAware", self._bot)
+        changes: dict[int, list[Change]] = {}
+        for index, change in result.changes:
+            changes.setdefault(index, []).append(change)
+        for index, (event, error) in enumerate(zip(batch, result.errors, strict=True)):
+            if error is not None:
+                # A rolled-back event changed nothing: nothing to announce.
+                if isinstance(event, ops.PruneOp):
+                    event.error = error
+                continue
+            for change in changes.get(index, ()):
+                manager.dispatch(_change_event(app, change))
+            if not isinstance(event, ops.InternalOp):
                 manager.dispatch(events_.confirmed_type(type(event), notify=False)(event, self))
+        for change in changes.get(len(batch), ()):
+            manager.dispatch(_change_event(app, change))
 
     # --- listeners (the original library's API) -----------------------------------------------------
 
@@ -555,9 +719,95 @@ class Cache:
             raise BackendError(msg)
         await restore(path)
 
-    async def stats(self) -> dict[str, int]:
-        """Rows per kind."""
-        return {name: await query.count() for name, query in self._queries.items()}
+    async def stats(self) -> CacheStats:
+        """Report what is stored and how the writer is doing.
+
+        Returns
+        -------
+        CacheStats
+            Entities per kind (also readable as a mapping, as this method used to return), the
+            store's size, the writer's queue depth and counters, and the schema version.
+
+        Raises
+        ------
+        hikaripersist.BackendError
+            If the cache is not open.
+        """
+        rows = {name: await query.count() for name, query in self._queries.items()}
+        size = getattr(self._backend, "database_size", None)
+        return CacheStats(
+            rows=rows,
+            database_size=int(await size()) if size is not None else None,
+            queue_depth=self.pending,
+            batches_written=self._batches_written,
+            events_written=self._events_written,
+            rows_written=self._rows_written,
+            events_failed=self._events_failed,
+            last_flush_latency=self._last_flush_latency,
+            schema_version=await self._backend.schema_version(),
+        )
+
+    async def prune(self, *, progress: Callable[[PruneProgress], None] | None = None) -> dict[str, int]:
+        """Apply the current rule to what is already stored, e.g. after changing it.
+
+        Removes what the rule would not store today: everything of guilds its guild lists refuse,
+        kinds it disables, entities its predicates and id lists refuse, and messages beyond the
+        message rule's ``max_per_channel`` or ``max_age``. Removals follow the gateway's own (a
+        member leaving, a message deleted), so users and referenced messages stay consistent.
+
+        The work goes through the writer, queued after everything received so far, in steps of
+        a few hundred rows per transaction so that the bot's own writes keep flowing in between.
+
+        Parameters
+        ----------
+        progress
+            Called after every step with a [`PruneProgress`][hikaripersist.cache.PruneProgress].
+            Long runs are also logged on the ``hikaripersist`` logger.
+
+        Returns
+        -------
+        dict[str, int]
+            Entities removed per kind (every kind of ``KINDS``, zeros included), as the cache's
+            queries count them: users leave with the last entity that showed them.
+
+        Raises
+        ------
+        hikaripersist.BackendError
+            If the cache is not open or a step could not be applied.
+        """
+        if self._writer_task is None:
+            msg = "the cache is not open; nothing can be pruned"
+            raise BackendError(msg)
+        app = typing.cast("hikari.RESTAware", self._bot)
+        removed: dict[str, int] = dict.fromkeys(KINDS, 0)
+        cursor: ops.PruneCursor | None = None
+        steps = 0
+        started = last_log = time.monotonic()
+        # Like flush(): events hikari already dispatched are queued before the first step.
+        await asyncio.sleep(0)
+        while True:
+            op = ops.PruneOp(app=app, cursor=cursor, limit=_PRUNE_STEP)
+            await self._wait_for(self._enqueue(op))
+            if op.error is not None:
+                msg = f"pruning {self._backend.name} failed: {op.error}"
+                raise BackendError(msg) from op.error
+            steps += 1
+            for kind, count in op.removed.items():
+                removed[kind] = removed.get(kind, 0) + count
+            done = op.next_cursor is None
+            now = time.monotonic()
+            if done and steps > 1:
+                _LOGGER.info("pruned %s in %s steps (%.1fs): %s", self._backend.name, steps, now - started, removed)
+            elif now - last_log >= _PRUNE_LOG_INTERVAL:
+                last_log = now
+                _LOGGER.info(
+                    "pruning %s: step %s, at %s, removed so far: %s", self._backend.name, steps, op.phase, removed
+                )
+            if progress is not None:
+                progress(PruneProgress(steps, op.phase, dict(removed), done))
+            if done:
+                return removed
+            cursor = op.next_cursor
 
 
 def _annotation_type(callback: Callable[..., typing.Any]) -> type[hikari.Event]:
@@ -575,3 +825,77 @@ def _annotation_type(callback: Callable[..., typing.Any]) -> type[hikari.Event]:
         msg = f"the first parameter of {callback!r} must be annotated with a hikari event type"
         raise TypeError(msg)
     return annotation
+
+
+_EVERY_CHANGE: typing.Final[dict[str, frozenset[str]]] = {
+    kind: frozenset(("insert", "update", "remove", "bulk")) for kind in KINDS
+}
+# The attribute holding the entity in insert and update events, per kind.
+_ENTITY_FIELDS: typing.Final[dict[str, str]] = {
+    "guilds": "guild",
+    "channels": "channel",
+    "threads": "thread",
+    "roles": "role",
+    "members": "member",
+    "users": "user",
+    "emojis": "emoji",
+    "stickers": "sticker",
+    "presences": "presence",
+    "voice_states": "voice_state",
+    "messages": "message",
+    "invites": "invite",
+}
+# The own id field of remove events, per kind keyed by a single id.
+_ID_FIELDS: typing.Final[dict[str, str]] = {
+    "channels": "channel_id",
+    "threads": "thread_id",
+    "roles": "role_id",
+    "users": "user_id",
+    "emojis": "emoji_id",
+    "stickers": "sticker_id",
+    "messages": "message_id",
+}
+_BULK_ID_FIELDS: typing.Final[dict[str, str]] = {"channels": "channel_ids", "members": "user_ids", "roles": "role_ids"}
+_CHANGE_EVENTS: typing.Final[dict[tuple[str, str], type[events_.PersistEvent]]] = {
+    (cls._kind, cls._action): cls
+    for cls in events_.change_event_types()
+    if cls._kind is not None and cls._action is not None
+}
+
+
+def _snowflake(value: int | None) -> hikari.Snowflake | None:
+    return hikari.Snowflake(value) if value is not None else None
+
+
+def _change_event(app: hikari.RESTAware, change: Change) -> events_.PersistEvent:
+    """The change event announcing ``change``."""
+    cls = _CHANGE_EVENTS[(change.kind, change.action)]
+    kind = change.kind
+    fields: dict[str, typing.Any]
+    if change.action in ("insert", "update"):
+        fields = {_ENTITY_FIELDS[kind]: change.entity}
+    elif change.action == "bulk":
+        fields = {
+            "guild_id": hikari.Snowflake(change.guild_id or 0),
+            _BULK_ID_FIELDS[kind]: tuple(hikari.Snowflake(i) for i in change.ids),
+        }
+    elif kind == "guilds":
+        fields = {"guild_id": hikari.Snowflake(change.key[0])}
+    elif kind in ("members", "presences", "voice_states"):
+        fields = {"guild_id": hikari.Snowflake(change.key[0]), "user_id": hikari.Snowflake(change.key[1])}
+        if kind == "voice_states":
+            fields["channel_id"] = _snowflake(change.channel_id)
+    elif kind == "invites":
+        fields = {
+            "code": str(change.key[0]),
+            "guild_id": _snowflake(change.guild_id),
+            "channel_id": _snowflake(change.channel_id),
+        }
+    else:
+        fields = {_ID_FIELDS[kind]: hikari.Snowflake(change.key[0])}
+        if kind == "messages":
+            fields["channel_id"] = hikari.Snowflake(change.channel_id or 0)
+            fields["guild_id"] = _snowflake(change.guild_id)
+        elif kind != "users":
+            fields["guild_id"] = hikari.Snowflake(change.guild_id or 0)
+    return cls(app=app, **fields)

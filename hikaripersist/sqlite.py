@@ -15,12 +15,12 @@ import typing
 import aiosqlite
 
 from hikaripersist._internal import engine as engine_
-from hikaripersist._internal import schema
-from hikaripersist.backend import Backend, BackendError, Row, SchemaError, WriteResult
+from hikaripersist._internal import ops, schema
+from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
     import os
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
     import hikari
 
@@ -28,6 +28,22 @@ if typing.TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("hikaripersist.sqlite")
 _APPLICATION_ID: typing.Final[int] = 0x48505354  # "HPST": marks files written by hikari-persist
+# Connections kept for iterations between uses.
+_IDLE_READERS: typing.Final[int] = 4
+# Most messages the age retention expires per batch, so a backlog never stalls one transaction.
+RETENTION_STEP: typing.Final[int] = 250
+
+
+class _WriterState:
+    """What the writer thread remembers between batches."""
+
+    __slots__: typing.Sequence[str] = ("installed", "reported")
+
+    def __init__(self) -> None:
+        # Event types whose failure was logged already: one log line per type, not per event.
+        self.reported: set[str] = set()
+        # Kinds whose change-tracking triggers are installed on the connection.
+        self.installed: frozenset[str] = frozenset()
 
 
 class SQLiteBackend(Backend):
@@ -62,9 +78,10 @@ class SQLiteBackend(Backend):
         "_batch_size",
         "_executor",
         "_flush_interval",
+        "_idle_readers",
         "_path",
         "_reader",
-        "_reported",
+        "_state",
         "_writer",
     )
 
@@ -91,9 +108,11 @@ class SQLiteBackend(Backend):
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._writer: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        # Iterations hold a statement (and so a snapshot) open across awaits: each gets its own
+        # connection, so point reads on `_reader` always see the latest commit.
+        self._idle_readers: list[aiosqlite.Connection] = []
         self._backup_task: asyncio.Task[None] | None = None
-        # Event types whose failure was logged already: one log line per type, not per event.
-        self._reported: set[str] = set()
+        self._state = _WriterState()
 
     @property
     def name(self) -> str:
@@ -149,8 +168,8 @@ class SQLiteBackend(Backend):
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hikaripersist-sqlite")
         try:
             self._writer = await loop.run_in_executor(self._executor, self._open_writer)
-            self._reader = await aiosqlite.connect(self._uri(), uri=True, isolation_level=None)
-            await self._reader.execute("PRAGMA query_only=ON")
+            self._reader = await self._connect_reader()
+            self._state.installed = frozenset()  # temporary triggers live with the connection
         except BaseException:
             await self.close()
             raise
@@ -164,6 +183,9 @@ class SQLiteBackend(Backend):
                 await self._backup_task
             self._backup_task = None
             await self.backup(self._backup_path or "")
+        idle, self._idle_readers = self._idle_readers, []
+        for connection in idle:
+            await connection.close()
         if self._reader is not None:
             reader, self._reader = self._reader, None
             await reader.close()
@@ -229,7 +251,15 @@ class SQLiteBackend(Backend):
     async def write(self, batch: Sequence[hikari.Event], *, rule: Rule | None) -> WriteResult:
         db = self._require_writer()
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, _apply_batch, db, batch, rule, self._reported
+            self._executor, _apply_batch, db, batch, rule, self._state, None
+        )
+
+    async def write_with_changes(
+        self, batch: Sequence[hikari.Event], *, rule: Rule | None, changes: ChangeRequest
+    ) -> WriteResult:
+        db = self._require_writer()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, _apply_batch, db, batch, rule, self._state, changes
         )
 
     async def run_sync(self, fn: typing.Callable[[sqlite3.Connection], typing.Any]) -> typing.Any:
@@ -250,12 +280,24 @@ class SQLiteBackend(Backend):
 
     # --- reading ------------------------------------------------------------------------------
 
+    async def _connect_reader(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(self._uri(), uri=True, isolation_level=None)
+        await connection.execute("PRAGMA query_only=ON")
+        return connection
+
     async def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
-        reader = self._require_reader()
-        # A read transaction pins one WAL snapshot for the whole iteration.
-        async with reader.execute(sql, tuple(params)) as cursor:
-            while rows := await cursor.fetchmany(chunk):
-                yield [tuple(r) for r in rows]
+        self._require_reader()
+        connection = self._idle_readers.pop() if self._idle_readers else await self._connect_reader()
+        try:
+            # One statement pins one WAL snapshot for the whole iteration.
+            async with connection.execute(sql, tuple(params)) as cursor:
+                while rows := await cursor.fetchmany(chunk):
+                    yield [tuple(r) for r in rows]
+        finally:
+            if self._reader is not None and len(self._idle_readers) < _IDLE_READERS:
+                self._idle_readers.append(connection)
+            else:
+                await connection.close()
 
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
         reader = self._require_reader()
@@ -265,6 +307,11 @@ class SQLiteBackend(Backend):
 
     async def schema_version(self) -> int:
         return int(await self.scalar("SELECT value FROM meta WHERE key = 'schema_version'") or 0)
+
+    async def database_size(self) -> int:
+        """Size of the database in bytes (pages in use, whether still in the WAL file or checkpointed)."""
+        row = await self.fetch_one("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+        return int(row[0]) if row is not None else 0
 
 
 def _close_writer(db: sqlite3.Connection) -> None:
@@ -362,29 +409,84 @@ def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
 
 
 def _apply_batch(
-    db: sqlite3.Connection, batch: Sequence[hikari.Event], rule: Rule | None, reported: set[str]
+    db: sqlite3.Connection,
+    batch: Sequence[hikari.Event],
+    rule: Rule | None,
+    state: _WriterState,
+    request: ChangeRequest | None,
 ) -> WriteResult:
-    engine = engine_.Engine(db, rule=rule)
+    # A prune counts its removals per kind through the change tracking, whoever listens.
+    pruning = any(isinstance(event, ops.PruneOp) for event in batch)
+    wanted: Mapping[str, frozenset[str]] = request.wanted if request is not None else {}
+    kinds = engine_.TRACKED_KINDS if pruning else frozenset(kind for kind, actions in wanted.items() if actions)
+    state.installed = engine_.track_changes(db, kinds, state.installed)
+    tracking = (
+        engine_.Tracking(state.installed, wanted, request.app if request is not None else None)
+        if state.installed
+        else None
+    )
+    engine = engine_.Engine(db, rule=rule, tracking=tracking)
     errors: list[BaseException | None] = []
+    changes: list[tuple[int, engine_.Change]] = []
+    rows = 0
+    expired = 0
     db.execute("BEGIN IMMEDIATE")
     try:
-        for event in batch:
+        if tracking is not None:
+            # Rows written outside a batch (run_sync) must not pass for the first event's changes.
+            db.execute("DELETE FROM persist_touched")
+        for index, event in enumerate(batch):
             db.execute("SAVEPOINT ev")
+            before = db.total_changes
             try:
                 engine.apply(event)
+                written = db.total_changes - before
+                found = engine.take_changes(event)
             except Exception as exc:
                 db.execute("ROLLBACK TO ev")
+                engine.discard_changes()
+                if isinstance(event, ops.PruneOp):
+                    event.removed = {}
                 errors.append(exc)
                 name = type(event).__name__
-                if name not in reported:
-                    reported.add(name)
+                if name not in state.reported:
+                    state.reported.add(name)
                     _LOGGER.exception("could not store %s; skipping it (logged once per event type)", name)
             else:
                 errors.append(None)
+                rows += written - engine.bookkeeping_rows
+                changes.extend((index, change) for change in found)
             db.execute("RELEASE ev")
+        if rule is not None and rule.message.max_age is not None and rule.message.enabled:
+            expired, written, found = _expire(db, engine, state)
+            rows += written
+            changes.extend((len(batch), change) for change in found)
         db.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
             db.execute("ROLLBACK")
         raise
-    return WriteResult(errors)
+    return WriteResult(errors, changes=changes, rows=rows, expired=expired, retention_backlog=expired >= RETENTION_STEP)
+
+
+def _expire(
+    db: sqlite3.Connection, engine: engine_.Engine, state: _WriterState
+) -> tuple[int, int, list[engine_.Change]]:
+    """The age retention's step of a batch, in its own savepoint: (expired, rows written, changes)."""
+    db.execute("SAVEPOINT retention")
+    before = db.total_changes
+    try:
+        expired = engine.expire_messages(RETENTION_STEP)
+        written = db.total_changes - before
+        found = engine.take_changes(None)
+    except Exception:
+        db.execute("ROLLBACK TO retention")
+        engine.discard_changes()
+        if "retention" not in state.reported:
+            state.reported.add("retention")
+            _LOGGER.exception("expiring old messages failed; retrying with the next batch (logged once)")
+        expired, written, found = 0, 0, []
+    else:
+        written -= engine.bookkeeping_rows
+    db.execute("RELEASE retention")
+    return expired, written, found

@@ -194,14 +194,15 @@ async def _open_readonly(db: pathlib.Path) -> tuple[hikari.GatewayBot, Cache]:
 async def _stats(db: pathlib.Path) -> int:
     _, cache = await _open_readonly(db)
     try:
-        counts = await cache.stats()
-        version = await cache.backend.schema_version()
+        stats = await cache.stats()
     finally:
         await cache.close()
-    width = max(len(k) for k in counts)
-    for kind, count in counts.items():
+    width = max(len(k) for k in stats)
+    for kind, count in stats.items():
         print(f"{kind:<{width}}  {count:>10,}")
-    print(f"{'schema':<{width}}  {version:>10}")
+    if stats.database_size is not None:
+        print(f"{'size (MB)':<{width}}  {stats.database_size / 1e6:>10,.1f}")
+    print(f"{'schema':<{width}}  {stats.schema_version:>10}")
     return 0
 
 

@@ -9,13 +9,28 @@ literal is what makes the store answer exactly like ``bot.cache`` after the same
 The engine is synchronous: the writer runs it in the database thread, inside one transaction per
 batch and one savepoint per event, so it never blocks the event loop and one bad event cannot
 drop the others of its batch.
+
+When asked to, it also reports what each event changed (see [`Tracking`][] and [`Change`][]):
+temporary triggers note the state of every row before an event first touches it, and comparing
+that with the state after the event gives the net inserts, updates and removes as the cache's
+queries see them.
 """
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("Engine", "SQLConnection", "StoreCodec")
+__all__: typing.Sequence[str] = (
+    "TRACKED_KINDS",
+    "Change",
+    "Engine",
+    "SQLConnection",
+    "StoreCodec",
+    "Tracking",
+    "track_changes",
+)
 
 import copy
+import datetime
+import functools
 import logging
 import typing
 
@@ -23,12 +38,15 @@ import hikari
 
 from hikaripersist._internal import codec as codec_
 from hikaripersist._internal import ops, schema
+from hikaripersist._internal import reader as reader_
 
 if typing.TYPE_CHECKING:
-    import datetime
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 
-    from hikaripersist.rules import Rule, RuleKind
+    from hikaripersist.backend import Backend
+    from hikaripersist.rules import KindRule, Rule, RuleKind
+
+_T = typing.TypeVar("_T")
 
 _LOGGER = logging.getLogger("hikaripersist.engine")
 
@@ -171,6 +189,233 @@ _UPSERT_MEMBER = (
 )
 
 
+# --- change tracking ----------------------------------------------------------------------------
+
+
+class _Tracked(typing.NamedTuple):
+    """How one kind is stored: its table, key, what makes a row visible to queries, and context."""
+
+    table: str
+    keys: tuple[str, ...]
+    # SQL over a row alias ({r}) telling whether the cache's queries show the row.
+    visible: str
+    # Columns whose update can change what is shown (other updates, e.g. ref counts, are ignored).
+    watched: str
+    guild: str | None
+    channel: str | None
+
+
+_TRACKED: typing.Final[dict[str, _Tracked]] = {
+    "guilds": _Tracked("guilds", ("id",), "1", "data", "id", None),
+    "channels": _Tracked("channels", ("id",), "1", "data", "guild_id", None),
+    "threads": _Tracked("threads", ("id",), "1", "data", "guild_id", None),
+    "roles": _Tracked("roles", ("id",), "1", "data", "guild_id", None),
+    "members": _Tracked(
+        "member_records", ("guild_id", "user_id"), "{r}.is_deleted = 0", "is_deleted, data", "guild_id", None
+    ),
+    "users": _Tracked("user_records", ("id",), "{r}.in_cache = 1", "in_cache, data", None, None),
+    "emojis": _Tracked("emojis", ("id",), "1", "data", "guild_id", None),
+    "stickers": _Tracked("stickers", ("id",), "1", "data", "guild_id", None),
+    "presences": _Tracked("presences", ("guild_id", "user_id"), "1", "data", "guild_id", None),
+    "voice_states": _Tracked("voice_states", ("guild_id", "user_id"), "1", "data", "guild_id", "channel_id"),
+    "messages": _Tracked("messages", ("id",), "{r}.is_reference < 2", "is_reference, data", "guild_id", "channel_id"),
+    "invites": _Tracked("invites", ("code",), "1", "data", "guild_id", "channel_id"),
+}  # fmt: skip
+
+TRACKED_KINDS: typing.Final[frozenset[str]] = frozenset(_TRACKED)
+"""The kinds whose changes can be tracked, named like the cache's query properties."""
+
+_TOUCHED_TABLE: typing.Final[str] = (
+    "CREATE TEMP TABLE IF NOT EXISTS persist_touched (kind TEXT NOT NULL, k1 NOT NULL, k2 NOT NULL,"
+    " visible INTEGER NOT NULL, data BLOB, guild_id INTEGER, channel_id INTEGER, PRIMARY KEY (kind, k1, k2))"
+)
+
+
+def _trigger_statements(kind: str) -> list[str]:
+    """Temporary triggers noting a row's state before an event first touches it."""
+    spec = _TRACKED[kind]
+    a = spec.keys[0]
+    b = spec.keys[1] if len(spec.keys) > 1 else None
+
+    def image(row: str, *, joined: bool) -> str:
+        # (visible, data, guild, channel) of `row`; a LEFT JOINed row may be missing (NULL key).
+        visible = spec.visible.format(r=row)
+        if joined:
+            visible = f"CASE WHEN {row}.{a} IS NULL THEN 0 ELSE ({visible}) END"
+        guild = f"{row}.{spec.guild}" if spec.guild else "NULL"
+        channel = f"{row}.{spec.channel}" if spec.channel else "NULL"
+        return f"{visible}, {row}.data, {guild}, {channel}"
+
+    def first_touch(new_or_old: str) -> str:
+        k2 = f"+{new_or_old}.{b}" if b else "0"
+        # A guard instead of OR IGNORE: the conflict clause of the outer statement (an upsert or
+        # INSERT OR REPLACE) would override the trigger's own. The unary + drops the column's
+        # affinity, which would otherwise keep SQLite from using the index (a scan per row).
+        return (
+            f"WHERE NOT EXISTS (SELECT 1 FROM persist_touched x WHERE x.kind = '{kind}'"
+            f" AND x.k1 = +{new_or_old}.{a} AND x.k2 = {k2})"
+        )
+
+    columns = "INSERT INTO persist_touched (kind, k1, k2, visible, data, guild_id, channel_id)"
+    join = f"r.{a} = NEW.{a}" + (f" AND r.{b} = NEW.{b}" if b else "")
+    on_insert = (
+        f"{columns} SELECT '{kind}', NEW.{a}, {f'NEW.{b}' if b else '0'}, {image('r', joined=True)}"
+        f" FROM (SELECT 1) LEFT JOIN main.{spec.table} r ON {join} {first_touch('NEW')};"
+    )
+    on_old = (
+        f"{columns} SELECT '{kind}', OLD.{a}, {f'OLD.{b}' if b else '0'}, {image('OLD', joined=False)}"
+        f" {first_touch('OLD')};"
+    )
+    name = f"persist_track_{kind}"
+    return [
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {name}_insert BEFORE INSERT ON main.{spec.table} BEGIN {on_insert} END",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {name}_update BEFORE UPDATE OF {spec.watched} ON main.{spec.table}"
+        f" BEGIN {on_old} END",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {name}_delete BEFORE DELETE ON main.{spec.table} BEGIN {on_old} END",
+    ]
+
+
+def track_changes(db: SQLConnection, kinds: frozenset[str], installed: frozenset[str]) -> frozenset[str]:
+    """Install the triggers of ``kinds`` (and drop the others of ``installed``) outside a transaction.
+
+    Returns what is installed now. Without tracked kinds no trigger exists, so writes cost nothing
+    extra.
+    """
+    if kinds == installed:
+        return installed
+    if kinds:
+        db.execute(_TOUCHED_TABLE)
+    for kind in sorted(installed - kinds):
+        for suffix in ("insert", "update", "delete"):
+            db.execute(f"DROP TRIGGER IF EXISTS temp.persist_track_{kind}_{suffix}")
+    for kind in sorted(kinds - installed):
+        for statement in _trigger_statements(kind):
+            db.execute(statement)
+    return kinds
+
+
+@functools.cache
+def _after_state_query(kinds: frozenset[str]) -> str:
+    """Each touched row of the event with its state now, in the order rows were first touched."""
+    parts: list[str] = []
+    for kind in sorted(kinds):
+        spec = _TRACKED[kind]
+        a = spec.keys[0]
+        join = f"r.{a} = t.k1" + (f" AND r.{spec.keys[1]} = t.k2" if len(spec.keys) > 1 else "")
+        parts.append(
+            "SELECT t.rowid, t.kind, t.k1, t.k2, t.visible, t.guild_id, t.channel_id,"
+            f" CASE WHEN r.{a} IS NULL THEN 0 ELSE ({spec.visible.format(r='r')}) END, t.data IS NOT r.data"
+            f" FROM persist_touched t LEFT JOIN main.{spec.table} r ON {join} WHERE t.kind = '{kind}'"
+        )
+    return " UNION ALL ".join(parts) + " ORDER BY 1"
+
+
+class Tracking(typing.NamedTuple):
+    """What a batch reports about its changes."""
+
+    installed: frozenset[str]
+    """Kinds whose triggers are installed on the connection (see [`track_changes`][])."""
+    wanted: Mapping[str, frozenset[str]]
+    """Kind -> the actions (``insert``, ``update``, ``remove``, ``bulk``) to report."""
+    app: hikari.RESTAware | None
+    """The app entities rebuilt for inserts and updates are bound to."""
+
+
+class Change(typing.NamedTuple):
+    """One net change of an event, as the cache's queries see it."""
+
+    kind: str
+    """The kind, named like the cache's query properties (``"members"``)."""
+    action: str
+    """``"insert"``, ``"update"``, ``"remove"`` or ``"bulk"``."""
+    key: tuple[typing.Any, ...]
+    """The entity's key: ``(id,)``, ``(guild_id, user_id)`` or ``(code,)``."""
+    entity: typing.Any = None
+    """For inserts and updates: the entity as stored right after the event."""
+    guild_id: int | None = None
+    """For removes: the guild the entity belonged to, if any; for bulk changes: the guild."""
+    channel_id: int | None = None
+    """For removes of messages, voice states and invites: their channel."""
+    ids: tuple[int, ...] = ()
+    """For bulk changes: the ids stored."""
+
+
+# Events that store a kind in bulk: their inserts and updates of it are reported as one change.
+_BULK: typing.Final[dict[type[hikari.Event], frozenset[str]]] = {
+    hikari.GuildAvailableEvent: frozenset(("channels", "roles", "members")),
+    hikari.GuildJoinEvent: frozenset(("channels", "roles", "members")),
+    hikari.GuildUpdateEvent: frozenset(("roles",)),
+    hikari.MemberChunkEvent: frozenset(("members",)),
+}
+
+
+class _SyncRows:
+    """Row access on the writer's own connection, so the reader sees this transaction's writes."""
+
+    __slots__: typing.Sequence[str] = ("_db",)
+
+    def __init__(self, db: SQLConnection) -> None:
+        self._db = db
+
+    async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> tuple[typing.Any, ...] | None:
+        row = self._db.execute(sql, tuple(params)).fetchone()
+        return tuple(row) if row is not None else None
+
+    async def fetch(
+        self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500
+    ) -> AsyncIterator[list[tuple[typing.Any, ...]]]:
+        rows = self._db.execute(sql, tuple(params)).fetchall()
+        if rows:
+            yield [tuple(r) for r in rows]
+
+
+def _complete(awaitable: Coroutine[typing.Any, typing.Any, _T]) -> _T:
+    """Run a reader coroutine to its end: over `_SyncRows` it never suspends."""
+    try:
+        awaitable.send(None)
+    except StopIteration as done:
+        return typing.cast("_T", done.value)
+    awaitable.close()
+    msg = "reading the store suspended in the writer thread"
+    raise RuntimeError(msg)
+
+
+def _restricts(rule: KindRule[typing.Any]) -> bool:
+    """Whether a kind rule can refuse anything (disabled, a predicate or an id list)."""
+    return (
+        not rule.enabled
+        or rule.predicate is not None
+        or any(rule.allowlist(d) or rule.denylist(d) for d in rule.dimensions)
+    )
+
+
+_RULE_KINDS: typing.Final[dict[str, RuleKind]] = {
+    "guilds": "guild",
+    "channels": "channel",
+    "threads": "thread",
+    "roles": "role",
+    "members": "member",
+    "users": "user",
+    "emojis": "emoji",
+    "stickers": "sticker",
+    "presences": "presence",
+    "voice_states": "voice_state",
+    "messages": "message",
+    "invites": "invite",
+}
+# What prune walks, in an order where holders go after what they hold is judged.
+_PRUNE_ORDER: typing.Final[tuple[str, ...]] = (
+    "guilds", "channels", "threads", "roles", "emojis", "stickers", "invites", "presences", "voice_states",
+    "members", "messages",
+)  # fmt: skip
+# Rows prune walks per kind: the ones the cache's queries show as the kind's own entities.
+_PRUNE_WHERE: typing.Final[dict[str, str]] = {"members": "is_deleted = 0", "messages": "is_reference = 0"}
+_USER_BEARING: typing.Final[frozenset[str]] = frozenset(("members", "presences", "voice_states", "messages"))
+_GUILD_SCOPED_TABLES: typing.Final[tuple[str, ...]] = (
+    "channels", "threads", "roles", "member_records", "emojis", "stickers", "presences", "voice_states", "invites",
+)  # fmt: skip
+
+
 class Engine:
     """Applies one hikari event at a time to an open transaction.
 
@@ -180,22 +425,37 @@ class Engine:
         Connection inside a transaction.
     rule
         Decides which entities are stored; ``None`` stores everything.
+    tracking
+        When given, [`take_changes`][] reports what each event changed.
     """
 
     __slots__: typing.Sequence[str] = (
         "_codec",
         "_db",
         "_handlers",
+        "_max_age",
+        "_max_per_channel",
+        "_reader",
         "_released",
         "_released_members",
         "_released_messages",
         "_rule",
+        "_touched",
+        "_tracking",
+        "_users_filtered",
     )
 
-    def __init__(self, db: SQLConnection, *, rule: Rule | None = None) -> None:
+    def __init__(self, db: SQLConnection, *, rule: Rule | None = None, tracking: Tracking | None = None) -> None:
         self._db = db
         self._codec = StoreCodec()
         self._rule = rule
+        self._tracking = tracking if tracking is not None and tracking.installed else None
+        self._reader: reader_.Reader | None = None
+        self._touched = 0
+        self._max_per_channel = rule.message.max_per_channel if rule is not None else None
+        self._max_age = rule.message.max_age if rule is not None else None
+        # Checking users costs a rule call per user stored: only when the user rule can refuse one.
+        self._users_filtered = rule is not None and _restricts(rule.user)
         # Users whose records were released during the current event; unheld records are purged
         # once the whole event is applied (hikari's records live while anything references them).
         self._released: set[int] = set()
@@ -240,6 +500,8 @@ class Engine:
             hikari.VoiceStateUpdateEvent: self._on_voice_state_update,
             ops.StoreOp: self._on_store,
             ops.ClearOp: self._on_clear,
+            ops.RetainOp: self._on_retain,
+            ops.PruneOp: self._on_prune,
         }
 
     @staticmethod
@@ -253,6 +515,11 @@ class Engine:
         if handler is None:
             return False
         handler(event)
+        self._settle()
+        return True
+
+    def _settle(self) -> None:
+        """Purge what the last operation released and nothing holds any more."""
         if self._released_messages:
             # Collected messages kept for the replies that showed them: gone with the last reply.
             released_messages, self._released_messages = self._released_messages, set()
@@ -264,10 +531,140 @@ class Engine:
         if self._released:
             released, self._released = self._released, set()
             self._purge_users(released)
-        return True
 
     def _allowed(self, kind: RuleKind, obj: object) -> bool:
         return self._rule is None or self._rule.allows(kind, obj)
+
+    # --- the user rule (users are stored as parts of what shows them) ---------------------------
+
+    def _user_ok(self, user: hikari.User) -> bool:
+        return not self._users_filtered or self._allowed("user", user)
+
+    def _user_id_ok(self, user_id: int) -> bool:
+        # Without a user object (presences, voice states without a member) only the id lists apply.
+        rule = self._rule
+        return rule is None or not self._users_filtered or (rule.user.enabled and rule.user.allows_ids(user=user_id))
+
+    def _user_allows(self, kind: str, entity: typing.Any) -> bool:
+        """Whether the user an entity is about passes the user rule (members, presences, ...)."""
+        if not self._users_filtered:
+            return True
+        if kind == "members":
+            return self._user_ok(entity.user)
+        if kind == "messages":
+            return self._user_ok(entity.author)
+        if kind == "voice_states" and entity.member is not None:
+            return self._user_ok(entity.member.user)
+        if kind in ("presences", "voice_states"):
+            return self._user_id_ok(int(entity.user_id))
+        return True
+
+    def _keeps(self, kind: str, entity: typing.Any) -> bool:
+        return self._allowed(_RULE_KINDS[kind], entity) and self._user_allows(kind, entity)
+
+    def _allowed_users(self, users: Mapping[hikari.Snowflake, hikari.User]) -> dict[hikari.Snowflake, hikari.User]:
+        return {i: u for i, u in users.items() if self._user_ok(u)}
+
+    def _without_denied_mentions(self, message: _MessageT) -> _MessageT:
+        """Drop mentioned users the user rule refuses (a copy; the message itself is kept)."""
+        mentions = message.user_mentions
+        if not self._users_filtered or mentions is hikari.UNDEFINED:
+            return message
+        allowed = self._allowed_users(mentions)
+        if len(allowed) == len(mentions):
+            return message
+        message = copy.copy(message)
+        object.__setattr__(message, "user_mentions", allowed)
+        return message
+
+    # --- change reports ------------------------------------------------------------------------
+
+    def take_changes(self, event: hikari.Event | None) -> list[Change]:
+        """Return the net changes since the last call (``event`` caused them; ``None``: the writer).
+
+        Also records a [`ops.PruneOp`][]'s removals per kind.
+        """
+        tracking = self._tracking
+        if tracking is None:
+            return []
+        rows = self._db.execute(_after_state_query(tracking.installed)).fetchall()
+        self._touched = len(rows)
+        if not rows:
+            return []
+        self._db.execute("DELETE FROM persist_touched")
+        bulk_kinds: frozenset[str] = _BULK.get(type(event), frozenset()) if event is not None else frozenset()
+        bulk: dict[str, list[int]] = {}
+        removed: dict[str, int] = {}
+        changes: list[Change] = []
+        for _, kind, k1, k2, before, guild_id, channel_id, after, differs in rows:
+            key = (k1, k2) if len(_TRACKED[kind].keys) > 1 else (k1,)
+            if before and not after:
+                removed[kind] = removed.get(kind, 0) + 1
+                if "remove" in tracking.wanted.get(kind, ()):
+                    changes.append(Change(kind, "remove", key, guild_id=guild_id, channel_id=channel_id))
+            elif after and kind in bulk_kinds:
+                bulk.setdefault(kind, []).append(int(key[-1]))
+            elif after and (not before or differs):
+                action = "update" if before else "insert"
+                if action in tracking.wanted.get(kind, ()):
+                    entity = self._entity(kind, key)
+                    if entity is not None:
+                        changes.append(Change(kind, action, key, entity))
+        for kind, ids in bulk.items():
+            if "bulk" in tracking.wanted.get(kind, ()):
+                guild_id = int(typing.cast("hikari.GuildEvent", event).guild_id)
+                changes.append(Change(kind, "bulk", (guild_id,), guild_id=guild_id, ids=tuple(ids)))
+        if isinstance(event, ops.PruneOp):
+            event.removed = removed
+        return changes
+
+    def discard_changes(self) -> None:
+        """Forget what a rolled-back event touched."""
+        if self._tracking is not None:
+            self._db.execute("DELETE FROM persist_touched")
+        self._touched = 0
+
+    @property
+    def bookkeeping_rows(self) -> int:
+        """Rows the tracking triggers wrote while the changes [`take_changes`][] last read were made."""
+        return self._touched
+
+    def _rows(self) -> reader_.Reader:
+        if self._reader is None:
+            app = self._tracking.app if self._tracking is not None else None
+            self._reader = reader_.Reader(typing.cast("Backend", _SyncRows(self._db)), app)
+        return self._reader
+
+    def _entity(self, kind: str, key: tuple[typing.Any, ...]) -> typing.Any:
+        """The entity ``key`` of ``kind`` as the cache's queries would build it now."""
+        reader = self._rows()
+        db = self._db
+        if kind == "members":
+            row = db.execute(reader_.MEMBER_SELECT + " WHERE m.guild_id = ? AND m.user_id = ?", key).fetchone()
+            return reader.build_member(tuple(row)) if row is not None else None
+        if kind == "users":
+            row = db.execute("SELECT data FROM user_records WHERE id = ?", key).fetchone()
+        elif kind in ("emojis", "stickers"):
+            select = (
+                reader_.EMOJI_SELECT + " WHERE e.id = ?"
+                if kind == "emojis"
+                else reader_.STICKER_SELECT + " WHERE st.id = ?"
+            )
+            row = db.execute(select, key).fetchone()
+            return reader.build_owned(tuple(row)) if row is not None else None
+        elif kind == "voice_states":
+            row = db.execute(reader_.VOICE_SELECT + " WHERE v.guild_id = ? AND v.user_id = ?", key).fetchone()
+            return _complete(reader.build_voice_state(tuple(row))) if row is not None else None
+        elif kind == "messages":
+            return _complete(reader.message(int(key[0])))
+        elif kind == "invites":
+            row = db.execute(reader_.INVITE_SELECT + " WHERE i.code = ?", key).fetchone()
+            return reader.build_invite(tuple(row)) if row is not None else None
+        else:
+            spec = _TRACKED[kind]
+            where = " AND ".join(f"{k} = ?" for k in spec.keys)
+            row = db.execute(f"SELECT data FROM {spec.table} WHERE {where}", key).fetchone()
+        return reader.build_plain(tuple(row)) if row is not None else None
 
     # --- users (hikari: _set_user / _garbage_collect_user) --------------------------------------
 
@@ -530,7 +927,7 @@ class Engine:
     def _set_owned(
         self, table: str, kind: RuleKind, items: Sequence[hikari.KnownCustomEmoji | hikari.GuildSticker]
     ) -> None:
-        items = [i for i in items if self._allowed(kind, i)]
+        items = [self._without_denied_creator(i) for i in items if self._allowed(kind, i)]
         if not items:
             return
         self._set_users([i.user for i in items if i.user])
@@ -555,13 +952,24 @@ class Engine:
             ],
         )
 
-    def _clear_owned_for_guild(self, table: str, guild_id: int) -> None:
+    def _without_denied_creator(
+        self, item: hikari.KnownCustomEmoji | hikari.GuildSticker
+    ) -> hikari.KnownCustomEmoji | hikari.GuildSticker:
+        if item.user is None or self._user_ok(item.user):
+            return item
+        item = copy.copy(item)
+        object.__setattr__(item, "user", None)
+        return item
+
+    def _delete_owned(self, table: str, where: str, params: _Params) -> None:
         held = self._db.execute(
-            f"SELECT user_id, user_gen FROM {table} WHERE guild_id = ? AND user_id IS NOT NULL",
-            (guild_id,),
+            f"SELECT user_id, user_gen FROM {table} WHERE {where} AND user_id IS NOT NULL", params
         ).fetchall()
-        self._clear_guild(table, guild_id)
+        self._db.execute(f"DELETE FROM {table} WHERE {where}", params)
         self._gc_users(held)
+
+    def _clear_owned_for_guild(self, table: str, guild_id: int) -> None:
+        self._delete_owned(table, "guild_id = ?", (guild_id,))
 
     def _set_emojis(self, emojis: Iterable[hikari.KnownCustomEmoji]) -> None:
         self._set_owned("emojis", "emoji", list(emojis))
@@ -603,7 +1011,7 @@ class Engine:
 
     def _set_members(self, guild_id: int, members: Iterable[hikari.Member]) -> None:
         """``set_member`` for many members of one guild (non-reference members)."""
-        members = [m for m in members if self._allowed("member", m)]
+        members = [m for m in members if self._allowed("member", m) and self._user_ok(m.user)]
         if not members:
             return
         existing = self._existing_members(guild_id, [int(m.user.id) for m in members])
@@ -690,7 +1098,7 @@ class Engine:
 
     def _on_member_set(self, event: hikari.MemberCreateEvent | hikari.MemberUpdateEvent) -> None:
         member = event.member
-        if not self._allowed("member", member):
+        if not self._allowed("member", member) or not self._user_ok(member.user):
             self._gc_member(int(member.guild_id), int(member.user.id), deleting=True)
             return
         self._set_members(int(member.guild_id), (member,))
@@ -713,7 +1121,7 @@ class Engine:
             [
                 (int(p.guild_id), int(p.user_id), str(p.visible_status), self._codec.dumps(p))
                 for p in presences
-                if self._allowed("presence", p)
+                if self._allowed("presence", p) and self._user_id_ok(int(p.user_id))
             ],
         )
 
@@ -722,7 +1130,11 @@ class Engine:
 
     def _on_presence_update(self, event: hikari.PresenceUpdateEvent) -> None:
         presence = event.presence
-        if presence.visible_status is hikari.Status.OFFLINE or not self._allowed("presence", presence):
+        if (
+            presence.visible_status is hikari.Status.OFFLINE
+            or not self._allowed("presence", presence)
+            or not self._user_id_ok(int(presence.user_id))
+        ):
             self._db.execute(
                 "DELETE FROM presences WHERE guild_id = ? AND user_id = ?",
                 (int(presence.guild_id), int(presence.user_id)),
@@ -733,7 +1145,7 @@ class Engine:
     # --- voice states (members referenced, counted) ---------------------------------------------
 
     def _set_voice_state(self, state: hikari.VoiceState) -> None:
-        if not self._allowed("voice_state", state):
+        if not self._keeps("voice_states", state):
             self._delete_voice_state(int(state.guild_id), int(state.user_id))
             return
         key = (int(state.guild_id), int(state.user_id))
@@ -802,6 +1214,10 @@ class Engine:
         invite.approximate_member_count = None
         invite.approximate_active_member_count = None
         invite.expires_at = invite.created_at + invite.max_age if invite.max_age else None
+        if invite.inviter is not None and not self._user_ok(invite.inviter):
+            invite.inviter = None
+        if invite.target_user is not None and not self._user_ok(invite.target_user):
+            invite.target_user = None
         is_new = self._scalar("SELECT 1 FROM invites WHERE code = ?", (invite.code,)) is None
         for user in (invite.inviter, invite.target_user):
             if user is not None:
@@ -848,15 +1264,17 @@ class Engine:
 
     def _on_message_create(self, event: hikari.MessageCreateEvent) -> None:
         message = event.message
-        if not self._allowed("message", message):
+        if not self._keeps("messages", message):
             return
-        self.set_message(message, is_reference=False)
+        self.set_message(self._without_denied_mentions(message), is_reference=False)
         if message.guild_id is None and message.author.id != event.shard.get_user_id():
             # hikari learns DM channel ids from REST; a DM received tells us the same thing.
             self._db.execute(
                 "INSERT OR REPLACE INTO dm_channels (user_id, channel_id) VALUES (?, ?)",
                 (int(message.author.id), int(message.channel_id)),
             )
+        if self._max_per_channel is not None:
+            self._trim_channel(int(message.channel_id))
 
     def set_message(self, message: hikari.Message, *, is_reference: bool) -> None:
         """Port of ``CacheImpl._set_message``."""
@@ -958,6 +1376,7 @@ class Engine:
         ).fetchone()
         if row is None:
             return
+        partial = self._without_denied_mentions(partial)
         message: hikari.Message = self._codec.loads(row[0], None)
         mentions_mode = int(row[1])
         changed = False
@@ -1053,6 +1472,194 @@ class Engine:
     def _on_message_bulk_delete(self, event: hikari.GuildBulkMessageDeleteEvent) -> None:
         for message_id in event.message_ids:
             self._mark_deleted_and_gc(int(message_id))
+
+    # --- retention (hikari: _on_message_expire) -------------------------------------------------
+
+    def _trim_channel(self, channel_id: int, *, limit: int | None = None) -> tuple[int, bool]:
+        """Expire all but the newest ``max_per_channel`` messages of a channel, oldest first.
+
+        Like hikari's ``_on_message_expire``: a message a stored reply still counts stays as a
+        referenced message. Returns how many expired and whether ``limit`` left some.
+        """
+        keep = self._max_per_channel
+        if keep is None:
+            return 0, False
+        # The newest message beyond the limit (a walk of the channel index, usually finding none).
+        newest_excess = self._scalar(
+            "SELECT id FROM messages WHERE channel_id = ? AND is_reference = 0 ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (channel_id, keep),
+        )
+        if newest_excess is None:
+            return 0, False
+        ids = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT id FROM messages WHERE channel_id = ? AND is_reference = 0 AND id <= ? ORDER BY id LIMIT ?",
+                (channel_id, newest_excess, -1 if limit is None else limit),
+            ).fetchall()
+        ]
+        for message_id in ids:
+            self._mark_deleted_and_gc(message_id)
+        return len(ids), bool(ids) and ids[-1] != newest_excess
+
+    def expire_messages(self, limit: int, *, now: datetime.datetime | None = None) -> int:
+        """Expire up to ``limit`` of the oldest messages older than the message rule's ``max_age``.
+
+        Bounded so that a backlog is worked off over several transactions instead of stalling one.
+        Returns how many expired (``limit`` means some may be left).
+        """
+        if self._max_age is None:
+            return 0
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        ids = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT id FROM messages WHERE created_at < ? AND is_reference = 0 ORDER BY created_at LIMIT ?",
+                (schema.iso_time(now - self._max_age), limit),
+            ).fetchall()
+        ]
+        for message_id in ids:
+            self._mark_deleted_and_gc(message_id)
+        self._settle()
+        return len(ids)
+
+    def _on_retain(self, op: ops.RetainOp) -> None:
+        # The writer runs the age retention after every batch; this op only makes a batch happen.
+        pass
+
+    # --- prune: apply the current rules to what is stored ---------------------------------------
+
+    def _on_prune(self, op: ops.PruneOp) -> None:
+        """One bounded step of a prune; the next step resumes from ``op.next_cursor``."""
+        phases = self._prune_phases()
+        index, after = op.cursor if op.cursor is not None else (0, None)
+        budget = op.limit
+        while index < len(phases) and budget > 0:
+            name, step = phases[index]
+            op.phase = name
+            done, after, used = step(after, budget)
+            self._settle()
+            budget -= max(used, 1)
+            if done:
+                index, after = index + 1, None
+        op.next_cursor = (index, after) if index < len(phases) else None
+
+    def _prune_phases(
+        self,
+    ) -> list[
+        tuple[str, Callable[[tuple[typing.Any, ...] | None, int], tuple[bool, tuple[typing.Any, ...] | None, int]]]
+    ]:
+        rule = self._rule
+        if rule is None:
+            return []
+        guild_lists = any(rule.guild.allowlist(d) or rule.guild.denylist(d) for d in rule.guild.dimensions)
+        phases: list[
+            tuple[str, Callable[[tuple[typing.Any, ...] | None, int], tuple[bool, tuple[typing.Any, ...] | None, int]]]
+        ] = []
+        if guild_lists:
+            phases.append(("guilds", self._prune_denied_guilds))
+        for kind in _PRUNE_ORDER:
+            kind_rule = rule.kind_rule(_RULE_KINDS[kind])
+            if not kind_rule.enabled:
+                phases.append((kind, functools.partial(self._prune_kind, kind, judge=False)))
+            elif (
+                _restricts(kind_rule)
+                # Leaving a guild keeps its messages (as hikari does): the cascade judges them here.
+                or (guild_lists and kind == "messages")
+                or (self._users_filtered and kind in _USER_BEARING)
+            ):
+                phases.append((kind, functools.partial(self._prune_kind, kind, judge=True)))
+        if self._max_per_channel is not None and rule.message.enabled:
+            phases.append(("messages", self._prune_channels))
+        if self._max_age is not None and rule.message.enabled:
+            phases.append(("messages", self._prune_age))
+        return phases
+
+    def _prune_denied_guilds(
+        self, after: tuple[typing.Any, ...] | None, budget: int
+    ) -> tuple[bool, tuple[typing.Any, ...] | None, int]:
+        """Remove what hikari drops with a guild, for guilds the guild rule's id lists refuse.
+
+        One guild per step: its removal is a few set-wide statements whatever its size.
+        """
+        assert self._rule is not None
+        stored = " UNION ".join(
+            ["SELECT id AS guild_id FROM guilds"] + [f"SELECT guild_id FROM {t}" for t in _GUILD_SCOPED_TABLES]
+        )
+        start = after[0] if after is not None else -1
+        for (guild_id,) in self._db.execute(
+            f"SELECT guild_id FROM ({stored}) WHERE guild_id > ? ORDER BY guild_id", (start,)
+        ).fetchall():
+            if not self._rule.allows_guild_id(guild_id):
+                self.remove_guild(guild_id)
+                return False, (guild_id,), budget
+        return True, None, 1
+
+    def _prune_kind(
+        self, kind: str, after: tuple[typing.Any, ...] | None, budget: int, *, judge: bool
+    ) -> tuple[bool, tuple[typing.Any, ...] | None, int]:
+        """Walk ``budget`` rows of a kind in key order, removing those the rule refuses (all if not ``judge``)."""
+        spec = _TRACKED[kind]
+        keys = ", ".join(spec.keys)
+        clauses = [_PRUNE_WHERE[kind]] if kind in _PRUNE_WHERE else []
+        params: list[typing.Any] = []
+        if after is not None:
+            clauses.append(f"({keys}) > ({', '.join('?' * len(after))})")
+            params.extend(after)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT {keys} FROM {spec.table}{where} ORDER BY {keys} LIMIT ?", (*params, budget)
+        ).fetchall()
+        for row in rows:
+            key = tuple(row)
+            if judge:
+                entity = self._entity(kind, key)
+                if entity is None or self._keeps(kind, entity):
+                    continue
+            self._remove(kind, key)
+        done = len(rows) < budget
+        return done, (tuple(rows[-1]) if rows else after), len(rows)
+
+    def _remove(self, kind: str, key: tuple[typing.Any, ...]) -> None:
+        """Remove one entity the way the gateway's own removal of it does."""
+        if kind == "members":
+            self._gc_member(int(key[0]), int(key[1]), deleting=True)
+        elif kind == "messages":
+            self._mark_deleted_and_gc(int(key[0]))
+        elif kind == "voice_states":
+            self._delete_voice_state(int(key[0]), int(key[1]))
+        elif kind == "invites":
+            self._delete_invites("code = ?", key)
+        elif kind in ("emojis", "stickers"):
+            self._delete_owned(kind, "id = ?", key)
+        else:
+            spec = _TRACKED[kind]
+            self._db.execute(f"DELETE FROM {spec.table} WHERE {' AND '.join(f'{k} = ?' for k in spec.keys)}", key)
+
+    def _prune_channels(
+        self, after: tuple[typing.Any, ...] | None, budget: int
+    ) -> tuple[bool, tuple[typing.Any, ...] | None, int]:
+        """Apply ``max_per_channel`` to every channel with stored messages."""
+        start = after[0] if after is not None else -1
+        used = 0
+        channels = self._db.execute(
+            "SELECT DISTINCT channel_id FROM messages WHERE channel_id > ? ORDER BY channel_id LIMIT ?", (start, budget)
+        ).fetchall()
+        for (channel_id,) in channels:
+            expired, more = self._trim_channel(channel_id, limit=max(budget - used, 1))
+            used += expired + 1
+            if more:
+                # Not finished with this channel: resume just before it.
+                return False, (channel_id - 1,), used
+            if used >= budget:
+                return False, (channel_id,), used
+        return len(channels) < budget, (channels[-1][0],) if channels else after, used
+
+    def _prune_age(
+        self, after: tuple[typing.Any, ...] | None, budget: int
+    ) -> tuple[bool, tuple[typing.Any, ...] | None, int]:
+        expired = self.expire_messages(budget)
+        return expired < budget, None, expired
 
     # --- the cache's own writes ---------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ events; they are never dispatched to listeners.
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("ClearOp", "InternalOp", "StoreOp")
+__all__: typing.Sequence[str] = ("ClearOp", "InternalOp", "PruneOp", "RetainOp", "StoreOp")
 
 import typing
 
@@ -38,3 +38,28 @@ class ClearOp(InternalOp):
     """Remove every stored entity of the given kinds."""
 
     kinds: frozenset[str] = attrs.field()
+
+
+@attrs.define(kw_only=True, weakref_slot=False)
+class RetainOp(InternalOp):
+    """Give the writer a batch to run its bounded age-retention step in, when no event comes."""
+
+
+PruneCursor: typing.TypeAlias = "tuple[int, tuple[typing.Any, ...] | None]"
+"""Where a prune resumes: the index of its phase and the last key that phase handled."""
+
+
+@attrs.define(kw_only=True, weakref_slot=False)
+class PruneOp(InternalOp):
+    """One bounded step of applying the current rules to what is stored.
+
+    The writer thread fills in the outcome fields; the cache reads them once the step committed
+    and queues the next step from ``next_cursor``.
+    """
+
+    cursor: PruneCursor | None = attrs.field(default=None)
+    limit: int = attrs.field(default=500)
+    next_cursor: PruneCursor | None = attrs.field(default=None, init=False)
+    phase: str = attrs.field(default="", init=False)
+    removed: dict[str, int] = attrs.field(factory=dict[str, int], init=False)
+    error: BaseException | None = attrs.field(default=None, init=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__: typing.Sequence[str] = (
     "INDEXES",
     "MIGRATIONS",
+    "PARTIAL_INDEXES",
     "SCHEMA_VERSION",
     "TABLES",
     "VIEWS",
@@ -159,10 +160,14 @@ INDEXES: typing.Final[tuple[tuple[str, str, str], ...]] = (
     ("ix_guilds_owner", "guilds", "owner_id"),
     ("ix_threads_owner", "threads", "owner_id"),
     ("ix_voice_states_user", "voice_states", "user_id"),
-    # Counting or listing a guild's members skips the records kept only for messages/voice states.
-    ("ix_members_live", "member_records", "guild_id, user_id) WHERE (is_deleted = 0"),
 )
 """(index name, table, columns) of the current schema."""
+
+PARTIAL_INDEXES: typing.Final[tuple[tuple[str, str, str, str], ...]] = (
+    # Counting or listing a guild's members skips the records kept only for messages/voice states.
+    ("ix_members_live", "member_records", "guild_id, user_id", "is_deleted = 0"),
+)
+"""(index name, table, columns, condition) of the current schema's partial indexes."""
 
 
 def iso_time(value: datetime.datetime) -> str:
@@ -218,5 +223,10 @@ def create_statements(version: int = SCHEMA_VERSION) -> list[str]:
     tables, indexes = (_TABLES_V1, _INDEXES_V1) if version == 1 else (TABLES, INDEXES)
     statements = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in tables.items()]
     statements += [f"CREATE INDEX IF NOT EXISTS {ix} ON {table} ({cols})" for ix, table, cols in indexes]
+    if version != 1:
+        statements += [
+            f"CREATE INDEX IF NOT EXISTS {ix} ON {table} ({cols}) WHERE {cond}"
+            for ix, table, cols, cond in PARTIAL_INDEXES
+        ]
     statements += [f"CREATE VIEW IF NOT EXISTS {name} AS {query}" for name, query in VIEWS.items()]
     return statements

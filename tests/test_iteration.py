@@ -1,0 +1,82 @@
+"""Iterating many entities builds them in batches with flat memory, from one consistent snapshot."""
+
+from __future__ import annotations
+
+import tracemalloc
+import typing
+
+import hikari
+
+import hikaripersist as persist
+from hikaripersist._internal import gateway_session, offline
+from tests.conftest import make_bot
+
+if typing.TYPE_CHECKING:
+    import pathlib
+
+
+async def _filled(tmp_path: pathlib.Path, members: int) -> tuple[hikari.GatewayBot, persist.Cache]:
+    bot = make_bot(hikari_cache=False)
+    cache = persist.Cache(bot, persist.SQLiteBackend(tmp_path / "c.db"))
+    await cache.open()
+    records = gateway_session.generate_session(seed=9, guilds=1, members=[members], churn=0.0, varied=False)
+    await offline.replay(bot, records)
+    await cache.flush()
+    return bot, cache
+
+
+async def test_iteration_memory_stays_flat(tmp_path: pathlib.Path) -> None:
+    _, cache = await _filled(tmp_path, 12_000)
+    try:
+        total = await cache.members.count()
+        assert total >= 12_000
+
+        tracemalloc.start()
+        try:
+            seen = 0
+            async for member in cache.members.all():
+                assert isinstance(member, hikari.Member)
+                seen += 1
+            _, iterating_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            everything = await cache.members.all().collect()
+            _, collecting_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert seen == total == len(everything)
+        # Iterating holds one batch at a time; collecting holds every member at once.
+        assert iterating_peak * 5 < collecting_peak, (iterating_peak, collecting_peak)
+    finally:
+        await cache.close()
+
+
+async def test_iteration_sees_one_snapshot_while_the_store_changes(tmp_path: pathlib.Path) -> None:
+    """Rows written while an iteration is under way do not appear in it (they do in the next one)."""
+    bot, cache = await _filled(tmp_path, 3_000)
+    try:
+        before = await cache.members.count()
+        guild_id = (await cache.guilds.all().first() or typing.cast("hikari.GatewayGuild", None)).id
+        shard = offline.OfflineShard(0, 1, user_id=gateway_session.BOT_USER_ID)
+        seen = 0
+        async for _ in cache.members.all():
+            if seen == 10:
+                # A burst of joins lands (and is committed) mid-iteration.
+                for i in range(600):
+                    user = {"id": str(900_000_000_000_000_000 + i), "username": f"late{i}", "discriminator": "0"}
+                    payload: dict[str, typing.Any] = {
+                        "guild_id": str(guild_id),
+                        "user": {**user, "avatar": None, "global_name": None},
+                        "roles": [],
+                        "joined_at": "2025-01-01T00:00:00+00:00",
+                        "deaf": False,
+                        "mute": False,
+                        "flags": 0,
+                    }
+                    bot.event_manager.consume_raw_event("GUILD_MEMBER_ADD", shard, payload)
+                await cache.flush()
+                assert await cache.members.count() == before + 600
+            seen += 1
+        assert seen == before
+        assert await cache.members.count() == before + 600
+    finally:
+        await cache.close()
