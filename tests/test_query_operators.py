@@ -208,3 +208,31 @@ async def test_operators_refuse_bad_values() -> None:
         filters.startswith(typing.cast("str", 5))
     with pytest.raises(ValueError, match="is_null"):
         filters.one_of(1, None)
+
+
+async def test_limit_and_count_are_pushed_into_the_query(filled: Filled, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A limit right after where() and a bare count() reach the database instead of filtering in Python."""
+    _, cache = filled
+    backend_type = type(cache.backend)
+    issued: list[str] = []
+    original_fetch = backend_type.fetch
+    original_scalar = backend_type.scalar
+
+    def fetch(self: typing.Any, sql: str, params: typing.Sequence[typing.Any] = (), *, chunk: int = 500) -> typing.Any:
+        issued.append(sql)
+        return original_fetch(self, sql, params, chunk=chunk)
+
+    async def scalar(self: typing.Any, sql: str, params: typing.Sequence[typing.Any] = ()) -> typing.Any:
+        issued.append(sql)
+        return await original_scalar(self, sql, params)
+
+    # The backend has __slots__: patch its class for this test.
+    monkeypatch.setattr(backend_type, "fetch", fetch)
+    monkeypatch.setattr(backend_type, "scalar", scalar)
+    three = await cache.members.all().limit(3).collect()
+    assert len(three) == 3
+    assert any(sql.endswith("LIMIT 3") for sql in issued), issued
+    issued.clear()
+    total = await cache.members.where(nickname=filters.not_null()).count()
+    assert total > 0
+    assert any(sql.startswith("SELECT COUNT(*)") for sql in issued), issued
