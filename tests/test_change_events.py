@@ -250,6 +250,7 @@ class ChangeLog:
         self.seen: list[Seen] = []
         self._cache = cache
         self._changed = asyncio.Event()
+        self._in_order = asyncio.Lock()
         self._kinds = {cls: kind for kind, classes in KIND_EVENTS.items() for cls in classes}
         self._bot = bot
         self._types = types
@@ -263,12 +264,14 @@ class ChangeLog:
     async def _on_change(self, event: persist.PersistEvent) -> None:
         kind = self._kinds.get(type(event))
         key = event_key(event) if kind is not None else None
-        stored: object | None = None
-        if kind is not None and self._cache.is_open:
-            # Read right away: the change must already be committed when it is announced.
-            with contextlib.suppress(persist.BackendError, ValueError):  # the test ended and closed the cache
-                stored = await GETTERS[kind](self._cache, key)
-        self.seen.append(Seen(event, key, stored))
+        # asyncio.Lock is fair: listeners record in dispatch order although their reads may take turns.
+        async with self._in_order:
+            stored: object | None = None
+            if kind is not None and self._cache.is_open:
+                # Read right away: the change must already be committed when it is announced.
+                with contextlib.suppress(persist.BackendError, ValueError):  # the test ended and closed the cache
+                    stored = await GETTERS[kind](self._cache, key)
+            self.seen.append(Seen(event, key, stored))
         self._changed.set()
 
     def of(self, cls: type[persist.PersistEvent], key: object = None) -> list[Seen]:
@@ -568,6 +571,7 @@ async def test_a_rolled_back_event_reports_nothing(db_path: pathlib.Path, monkey
         await world.feed([before, boom, after], yield_every=0)
         await cache.flush()
         await log.wait_for(persist.MessageInsertEvent, int(after[2]["id"]))
+        await log.wait_for(persist.MessageInsertEvent, int(before[2]["id"]))
 
         keys = [s.key for s in log.seen]
         assert int(before[2]["id"]) in keys
