@@ -20,6 +20,7 @@ from hikaripersist import events as events_
 from hikaripersist import queries
 from hikaripersist._internal import ops
 from hikaripersist._internal.engine import Engine
+from hikaripersist._internal.kinds import KINDS, SINGULAR
 from hikaripersist.backend import BackendError, CacheStartupError, ChangeRequest
 
 if typing.TYPE_CHECKING:
@@ -32,28 +33,13 @@ if typing.TYPE_CHECKING:
     from hikaripersist.rules import Rule
 
 _LOGGER = logging.getLogger("hikaripersist")
-# Our own events, and exception events (confirming those could loop when a listener keeps failing).
-KINDS: typing.Final[tuple[str, ...]] = (
-    "guilds",
-    "channels",
-    "threads",
-    "roles",
-    "members",
-    "users",
-    "emojis",
-    "stickers",
-    "presences",
-    "voice_states",
-    "messages",
-    "invites",
-)
-"""The kinds of entities stored, as named by the cache's query properties."""
 
 _CLOSE_ATTEMPTS: typing.Final[int] = 3
 # Rows a prune step looks at (or removes) per transaction, so the bot's own writes interleave.
 _PRUNE_STEP: typing.Final[int] = 500
 _PRUNE_LOG_INTERVAL: typing.Final[float] = 5.0
 _STORED_EVENT_TYPES: typing.Final = frozenset(Engine.handled_event_types())
+# Our own events, and exception events (confirming those could loop when a listener keeps failing).
 _NEVER_CONFIRMED: typing.Final = (events_.Confirmed, events_.PersistEvent, ops.InternalOp, hikari.ExceptionEvent)
 _EventT = typing.TypeVar("_EventT", bound=hikari.Event)
 _CallbackT = typing.TypeVar("_CallbackT", bound="Callable[..., Coroutine[typing.Any, typing.Any, None]]")
@@ -830,21 +816,6 @@ def _annotation_type(callback: Callable[..., typing.Any]) -> type[hikari.Event]:
 _EVERY_CHANGE: typing.Final[dict[str, frozenset[str]]] = {
     kind: frozenset(("insert", "update", "remove", "bulk")) for kind in KINDS
 }
-# The attribute holding the entity in insert and update events, per kind.
-_ENTITY_FIELDS: typing.Final[dict[str, str]] = {
-    "guilds": "guild",
-    "channels": "channel",
-    "threads": "thread",
-    "roles": "role",
-    "members": "member",
-    "users": "user",
-    "emojis": "emoji",
-    "stickers": "sticker",
-    "presences": "presence",
-    "voice_states": "voice_state",
-    "messages": "message",
-    "invites": "invite",
-}
 # The own id field of remove events, per kind keyed by a single id.
 _ID_FIELDS: typing.Final[dict[str, str]] = {
     "channels": "channel_id",
@@ -873,7 +844,7 @@ def _change_event(app: hikari.RESTAware, change: Change) -> events_.PersistEvent
     kind = change.kind
     fields: dict[str, typing.Any]
     if change.action in ("insert", "update"):
-        fields = {_ENTITY_FIELDS[kind]: change.entity}
+        fields = {SINGULAR[kind]: change.entity}
     elif change.action == "bulk":
         fields = {
             "guild_id": hikari.Snowflake(change.guild_id or 0),

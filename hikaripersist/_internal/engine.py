@@ -39,6 +39,7 @@ import hikari
 from hikaripersist._internal import codec as codec_
 from hikaripersist._internal import ops, schema
 from hikaripersist._internal import reader as reader_
+from hikaripersist._internal.kinds import SINGULAR
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -389,20 +390,6 @@ def _restricts(rule: KindRule[typing.Any]) -> bool:
     )
 
 
-_RULE_KINDS: typing.Final[dict[str, RuleKind]] = {
-    "guilds": "guild",
-    "channels": "channel",
-    "threads": "thread",
-    "roles": "role",
-    "members": "member",
-    "users": "user",
-    "emojis": "emoji",
-    "stickers": "sticker",
-    "presences": "presence",
-    "voice_states": "voice_state",
-    "messages": "message",
-    "invites": "invite",
-}
 # What prune walks, in an order where holders go after what they hold is judged.
 _PRUNE_ORDER: typing.Final[tuple[str, ...]] = (
     "guilds", "channels", "threads", "roles", "emojis", "stickers", "invites", "presences", "voice_states",
@@ -560,7 +547,7 @@ class Engine:
         return True
 
     def _keeps(self, kind: str, entity: typing.Any) -> bool:
-        return self._allowed(_RULE_KINDS[kind], entity) and self._user_allows(kind, entity)
+        return self._allowed(SINGULAR[kind], entity) and self._user_allows(kind, entity)
 
     def _allowed_users(self, users: Mapping[hikari.Snowflake, hikari.User]) -> dict[hikari.Snowflake, hikari.User]:
         return {i: u for i, u in users.items() if self._user_ok(u)}
@@ -1559,7 +1546,7 @@ class Engine:
         if guild_lists:
             phases.append(("guilds", self._prune_denied_guilds))
         for kind in _PRUNE_ORDER:
-            kind_rule = rule.kind_rule(_RULE_KINDS[kind])
+            kind_rule = rule.kind_rule(SINGULAR[kind])
             if not kind_rule.enabled:
                 phases.append((kind, functools.partial(self._prune_kind, kind, judge=False)))
             elif (
