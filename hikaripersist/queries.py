@@ -75,6 +75,13 @@ def _subclasses(cls: type[typing.Any]) -> list[type[typing.Any]]:
 _EPOCH: typing.Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
+def _aware(value: datetime.datetime) -> datetime.datetime:
+    if value.tzinfo is None:
+        msg = "compare with timezone-aware datetimes (hikari's are UTC)"
+        raise ValueError(msg)
+    return value
+
+
 def _json_value(value: object) -> object:
     """``value`` as the codec stores it inside an entity's JSON (the inner value of tagged values)."""
     if isinstance(value, bool):
@@ -86,10 +93,7 @@ def _json_value(value: object) -> object:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            msg = "compare with timezone-aware datetimes (hikari's are UTC)"
-            raise ValueError(msg)
-        return (value - _EPOCH) // datetime.timedelta(microseconds=1)
+        return (_aware(value) - _EPOCH) // datetime.timedelta(microseconds=1)
     if isinstance(value, datetime.timedelta):
         return value // datetime.timedelta(microseconds=1)
     if isinstance(value, (str, float)):
@@ -130,10 +134,7 @@ def _check_column_value(name: str, value: object) -> None:
 
 def _sql_value(value: object) -> object:
     if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            msg = "compare with timezone-aware datetimes (hikari's are UTC)"
-            raise ValueError(msg)
-        return schema.iso_time(value)
+        return schema.iso_time(_aware(value))
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, enum.Enum):

@@ -21,20 +21,12 @@ from hikaripersist._internal import gateway_session as gs
 from hikaripersist._internal import offline
 from tests.conftest import make_bot
 from tests.reference import compare_with_hikari
+from tests.small_session import BASE, DISCORD_EPOCH_MS, LATER_MS, Payload, Record
 
 if typing.TYPE_CHECKING:
     import pathlib
     from collections.abc import AsyncIterator, Sequence
 
-Payload = dict[str, typing.Any]
-Record = tuple[str, int, Payload]
-
-# A small session: one synthetic guild of 20 members, the docs guild, a guild left half-way...
-BASE: typing.Final[tuple[Record, ...]] = tuple(
-    gs.generate_session(seed=1, guilds=1, members=(20,), messages_per_channel=1, churn=0, varied=False)
-)
-DISCORD_EPOCH_MS: typing.Final = 1_420_070_400_000
-LATER_MS: typing.Final = 1_760_000_000_000  # after everything in BASE
 SQL_NAME: typing.Final = "'); DROP TABLE x;--"
 
 
