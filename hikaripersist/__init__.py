@@ -19,6 +19,7 @@ __all__: typing.Sequence[str] = (
     "BulkMemberEvent",
     "BulkRoleEvent",
     "Cache",
+    "CacheConfig",
     "CacheIterator",
     "CacheIteratorStep",
     "CacheStartupError",
@@ -86,6 +87,7 @@ __all__: typing.Sequence[str] = (
     "after",
     "at_least",
     "at_most",
+    "backend_from_url",
     "before",
     "between",
     "contains",
@@ -102,6 +104,7 @@ import typing
 from hikaripersist import filters
 from hikaripersist.backend import Backend, BackendError, CacheStartupError, SchemaError
 from hikaripersist.cache import Cache, CacheStats, PruneProgress
+from hikaripersist.config import CacheConfig, backend_from_url
 from hikaripersist.events import (
     BulkChannelEvent,
     BulkMemberEvent,

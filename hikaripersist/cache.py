@@ -150,6 +150,7 @@ class Cache:
         "_flush_waiters",
         "_last_event",
         "_last_flush_latency",
+        "_last_of_guild",
         "_max_pending",
         "_pending",
         "_queries",
@@ -182,6 +183,8 @@ class Cache:
         self._writer_task: asyncio.Task[None] | None = None
         self._closing = False
         self._last_event: hikari.Event | None = None
+        # guild id -> submission number of the newest event queued for that guild (for flush(guild=)).
+        self._last_of_guild: dict[int, int] = {}
         self._last_flush_latency = 0.0
         self._batches_written = 0
         self._events_written = 0
@@ -373,12 +376,30 @@ class Cache:
     ) -> None:
         await self.close()
 
-    async def flush(self) -> None:
-        """Return once everything received so far is durable."""
+    async def flush(self, *, guild: hikari.SnowflakeishOr[hikari.PartialGuild] | None = None) -> None:
+        """Return once everything received so far is durable.
+
+        Parameters
+        ----------
+        guild
+            Only wait for the events received so far that belong to this guild (and whatever the
+            writer commits with them). Events of other guilds queued later are not waited for,
+            which keeps a command in a quiet guild fast while a big guild is being written.
+
+        Raises
+        ------
+        BackendError
+            If the cache is not open while something is still queued, or closes before the
+            write is committed.
+        """
         # Let the cache's intake run for events hikari already dispatched (its listener tasks are
         # queued behind the caller), so that they count as received.
         await asyncio.sleep(0)
-        await self._wait_for(self._submitted)
+        if guild is None:
+            await self._wait_for(self._submitted)
+            return
+        target = self._last_of_guild.get(int(guild), 0)
+        await self._wait_for(target)
 
     async def _wait_for(self, target: int) -> None:
         """Return once everything up to submission number ``target`` is committed."""
@@ -411,6 +432,9 @@ class Cache:
             return
         self._submitted += 1
         self._pending.append((self._submitted, event))
+        guild_id = getattr(event, "guild_id", None)
+        if guild_id is not None:
+            self._last_of_guild[int(guild_id)] = self._submitted
         self._notify()
         # Backpressure: wait (after queueing, so order is kept) while the writer is far behind.
         if self._space is not None and len(self._pending) >= self._max_pending:

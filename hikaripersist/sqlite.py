@@ -114,6 +114,9 @@ class SQLiteBackend(Backend):
         self._backup_task: asyncio.Task[None] | None = None
         self._state = _WriterState()
 
+    def __repr__(self) -> str:
+        return f"SQLiteBackend({self._path!r})"
+
     @property
     def name(self) -> str:
         return f"SQLite database {self._path!r}"

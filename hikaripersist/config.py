@@ -1,0 +1,241 @@
+"""Building a cache from configuration: backend URLs, environment variables and `CacheConfig`.
+
+The framework adapters' loadable extensions (``client.load_extension("hikaripersist_arc")`` and
+the like) build their cache from a [`CacheConfig`][hikaripersist.config.CacheConfig]: one the
+user registered, or one read from the environment by
+[`CacheConfig.from_env`][hikaripersist.config.CacheConfig.from_env].
+"""
+
+from __future__ import annotations
+
+__all__: typing.Sequence[str] = ("ENV_PREFIX", "CacheConfig", "backend_from_url")
+
+import dataclasses
+import os
+import pathlib
+import typing
+import urllib.parse
+
+from hikaripersist import rules as rules_
+from hikaripersist.cache import Cache
+from hikaripersist.sqlite import SQLiteBackend
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from hikaripersist.backend import Backend
+    from hikaripersist.cache import _App
+
+ENV_PREFIX: typing.Final[str] = "HIKARI_PERSIST_"
+"""Prefix of the environment variables read by [`CacheConfig.from_env`][hikaripersist.config.CacheConfig.from_env]."""
+
+_DEFAULT_URL: typing.Final[str] = "sqlite:///hikari-persist.db"
+_TRUE: typing.Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: typing.Final = frozenset({"0", "false", "no", "off", ""})
+_RULE_CLASSES: typing.Final[Mapping[str, type[rules_.KindRule[typing.Any]]]] = {
+    "guild": rules_.GuildRule,
+    "channel": rules_.ChannelRule,
+    "thread": rules_.ThreadRule,
+    "role": rules_.RoleRule,
+    "member": rules_.MemberRule,
+    "user": rules_.UserRule,
+    "emoji": rules_.EmojiRule,
+    "sticker": rules_.StickerRule,
+    "presence": rules_.PresenceRule,
+    "voice_state": rules_.VoiceStateRule,
+    "message": rules_.MessageRule,
+    "invite": rules_.InviteRule,
+}
+# Plural spellings accepted in HIKARI_PERSIST_DISABLE, as the query attributes are named.
+_PLURALS: typing.Final[Mapping[str, str]] = {
+    "guilds": "guild",
+    "channels": "channel",
+    "threads": "thread",
+    "roles": "role",
+    "members": "member",
+    "users": "user",
+    "emojis": "emoji",
+    "stickers": "sticker",
+    "presences": "presence",
+    "voice_states": "voice_state",
+    "messages": "message",
+    "invites": "invite",
+}
+
+
+def backend_from_url(url: str | os.PathLike[str]) -> Backend:
+    """Create the backend a URL names.
+
+    Parameters
+    ----------
+    url
+        ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, or a plain file path
+        (SQLite).
+
+    Returns
+    -------
+    Backend
+        A new, unopened backend.
+
+    Raises
+    ------
+    ValueError
+        If the URL's scheme names no backend this version provides.
+
+    Examples
+    --------
+    >>> backend_from_url("sqlite:///cache.db")
+    SQLiteBackend('cache.db')
+    """
+    if isinstance(url, os.PathLike):
+        return SQLiteBackend(url)
+    parsed = urllib.parse.urlsplit(url)
+    scheme = parsed.scheme.lower()
+    if scheme == "" or (len(scheme) == 1 and url[1:3] in {":\\", ":/"}):
+        # A plain path (a Windows drive letter parses as a one-letter scheme).
+        return SQLiteBackend(url)
+    if scheme in {"sqlite", "sqlite3"}:
+        # sqlite:///rel.db -> "rel.db"; sqlite:////abs.db -> "/abs.db" (SQLAlchemy's convention).
+        path = urllib.parse.unquote(parsed.path)
+        path = path[1:] if path.startswith("/") else path
+        if parsed.netloc or not path:
+            msg = f"a SQLite URL looks like sqlite:///relative.db or sqlite:////absolute.db, got {url!r}"
+            raise ValueError(msg)
+        return SQLiteBackend(pathlib.Path(path))
+    msg = f"no hikari-persist backend for {scheme}:// URLs (this version provides: sqlite:///path or a file path)"
+    raise ValueError(msg)
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    msg = f"{name} must be one of 1/true/yes/on or 0/false/no/off, got {value!r}"
+    raise ValueError(msg)
+
+
+def _rule_disabling(names: str, variable: str) -> rules_.Rule | None:
+    kinds: list[str] = []
+    for raw in names.split(","):
+        name = raw.strip().lower()
+        if not name:
+            continue
+        kind = _PLURALS.get(name, name)
+        if kind not in _RULE_CLASSES:
+            known = ", ".join(sorted(_PLURALS))
+            msg = f"{variable} names an unknown kind {raw.strip()!r}; known kinds: {known}"
+            raise ValueError(msg)
+        kinds.append(kind)
+    if not kinds:
+        return None
+    disabled: dict[str, typing.Any] = {kind: _RULE_CLASSES[kind](enabled=False) for kind in kinds}
+    return rules_.Rule(**disabled)
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheConfig:
+    """How to build a [`Cache`][hikaripersist.cache.Cache] (used by the adapters' extensions).
+
+    Parameters
+    ----------
+    url
+        Where to store the cache, as accepted by
+        [`backend_from_url`][hikaripersist.config.backend_from_url].
+    rule
+        What to store (``None``: everything).
+    max_pending
+        Passed to [`Cache`][hikaripersist.cache.Cache].
+    flush_before_commands
+        Whether the framework adapters wait, before each command, until what the command's guild
+        produced so far is committed (so the command reads its own guild's latest state).
+
+    Examples
+    --------
+    >>> config = CacheConfig("sqlite:///cache.db", rule=persist.Rule(presence=persist.PresenceRule(enabled=False)))
+    >>> cache = config.create_cache(bot)
+    """
+
+    url: str = _DEFAULT_URL
+    rule: rules_.Rule | None = None
+    max_pending: int = 10_000
+    flush_before_commands: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CacheConfig:
+        """Read a configuration from environment variables.
+
+        ``HIKARI_PERSIST_URL``
+            The backend URL (default ``sqlite:///hikari-persist.db``).
+        ``HIKARI_PERSIST_DISABLE``
+            Comma-separated kinds not to store, e.g. ``presences,messages``.
+        ``HIKARI_PERSIST_MAX_PENDING``
+            An integer, see [`Cache`][hikaripersist.cache.Cache].
+        ``HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS``
+            ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``.
+
+        Parameters
+        ----------
+        environ
+            The variables to read (default: `os.environ`).
+
+        Returns
+        -------
+        CacheConfig
+            The configuration; variables not set keep their defaults.
+
+        Raises
+        ------
+        ValueError
+            If a variable is set to a value it cannot take; the message names the variable.
+        """
+        env = os.environ if environ is None else environ
+        url = env.get(f"{ENV_PREFIX}URL", "").strip() or _DEFAULT_URL
+        rule = _rule_disabling(env.get(f"{ENV_PREFIX}DISABLE", ""), f"{ENV_PREFIX}DISABLE")
+        max_pending = 10_000
+        raw_pending = env.get(f"{ENV_PREFIX}MAX_PENDING", "").strip()
+        if raw_pending:
+            try:
+                max_pending = int(raw_pending)
+            except ValueError:
+                msg = f"{ENV_PREFIX}MAX_PENDING must be an integer, got {raw_pending!r}"
+                raise ValueError(msg) from None
+        flush_name = f"{ENV_PREFIX}FLUSH_BEFORE_COMMANDS"
+        flush = _parse_bool(flush_name, env.get(flush_name, ""))
+        try:
+            backend_from_url(url)  # validate now, naming the variable when it is wrong
+        except ValueError as exc:
+            msg = f"{ENV_PREFIX}URL: {exc}"
+            raise ValueError(msg) from None
+        return cls(url=url, rule=rule, max_pending=max_pending, flush_before_commands=flush)
+
+    def __post_init__(self) -> None:
+        if self.max_pending < 1:
+            msg = f"max_pending must be at least 1, got {self.max_pending}"
+            raise ValueError(msg)
+
+    def create_backend(self) -> Backend:
+        """Create the (unopened) backend [`url`][hikaripersist.config.CacheConfig.url] names.
+
+        Returns
+        -------
+        Backend
+            A new backend.
+        """
+        return backend_from_url(self.url)
+
+    def create_cache(self, bot: _App) -> Cache:
+        """Create a cache for ``bot`` from this configuration.
+
+        Parameters
+        ----------
+        bot
+            The hikari app whose events are cached.
+
+        Returns
+        -------
+        Cache
+            A new cache; it opens with the bot (on `hikari.StartingEvent`).
+        """
+        return Cache(bot, self.create_backend(), rule=self.rule, max_pending=self.max_pending)
