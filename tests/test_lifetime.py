@@ -302,6 +302,40 @@ async def test_flush_inside_a_listener_registered_before_the_cache(
         assert found[0] is not None
 
 
+def guild_message(message_id: int, guild_id: int) -> Payload:
+    """A MESSAGE_CREATE in a guild channel (hikari dispatches a GuildMessageCreateEvent)."""
+    return {**message_create(message_id), "guild_id": str(guild_id), "channel_id": str(guild_id + 1)}
+
+
+async def test_flush_of_one_guild_waits_for_that_guild_only(bot: hikari.GatewayBot, db_path: pathlib.Path) -> None:
+    """``flush(guild=A)`` makes A's events durable, then returns at once while a later burst of guild B
+    stays queued (the writer would wait a minute for B's batch to fill); a guild with nothing queued
+    needs no wait at all."""
+    guild_a, guild_b, guild_c = 810000000000000000, 820000000000000000, 830000000000000000
+    backend = persist.SQLiteBackend(db_path, batch_size=10_000, flush_interval=60)
+    async with opened(persist.Cache(bot, backend)) as cache:
+        shard = offline.OfflineShard(user_id=BOT_ID)
+        manager = bot.event_manager
+        manager.consume_raw_event("MESSAGE_CREATE", shard, guild_message(FIRST_MESSAGE_ID, guild_a))
+        with deadline():
+            await cache.flush(guild=guild_a)
+        assert rows(db_path) == 1
+
+        for offset in range(1, 51):
+            manager.consume_raw_event("MESSAGE_CREATE", shard, guild_message(FIRST_MESSAGE_ID + offset, guild_b))
+        await asyncio.sleep(0)  # let the cache's intake take the burst
+        with deadline(2.0):
+            await cache.flush(guild=guild_a)
+            await cache.flush(guild=hikari.Snowflake(guild_c))
+        assert cache.pending == 50
+        assert rows(db_path) == 1
+
+        with deadline():
+            await cache.flush(guild=guild_b)
+        assert cache.pending == 0
+        assert rows(db_path) == 51
+
+
 async def test_flush_on_a_cache_that_never_opened_raises(bot: hikari.GatewayBot, db_path: pathlib.Path) -> None:
     """With events pending and the cache never opened, ``flush()`` raises a helpful BackendError at once
     instead of waiting forever; the queued events are written once the cache opens."""
