@@ -145,6 +145,7 @@ class Cache:
         "_closing",
         "_committed",
         "_confirm_wrappers",
+        "_detached",
         "_events_failed",
         "_events_written",
         "_flush_waiters",
@@ -152,6 +153,7 @@ class Cache:
         "_last_flush_latency",
         "_last_of_guild",
         "_max_pending",
+        "_open_lock",
         "_pending",
         "_queries",
         "_retain_queued",
@@ -182,6 +184,8 @@ class Cache:
         self._space: asyncio.Event | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._open_lock = asyncio.Lock()
+        self._detached = False
         self._last_event: hikari.Event | None = None
         # guild id -> submission number of the newest event queued for that guild (for flush(guild=)).
         self._last_of_guild: dict[int, int] = {}
@@ -335,7 +339,11 @@ class Cache:
         await self.close()
 
     async def open(self) -> None:
-        """Open the backend and start the writer (idempotent)."""
+        """Open the backend and start the writer (idempotent; concurrent calls open once)."""
+        async with self._open_lock:
+            await self._open()
+
+    async def _open(self) -> None:
         if self._writer_task is not None:
             return
         await self._backend.open()
@@ -366,6 +374,33 @@ class Cache:
             self._writer_task = None
             await self._backend.close()
             self._fail_waiters(BackendError("the cache closed before this write was committed"))
+
+    def detach(self) -> None:
+        """Stop receiving the bot's events (idempotent).
+
+        The cache no longer queues events, and no longer opens on `hikari.StartingEvent` nor
+        closes on `hikari.StoppedEvent`; what is already queued stays queued, and an open cache
+        stays open (close it with [`close`][hikaripersist.cache.Cache.close]). Queries keep
+        working. Framework adapters use this when an extension that created a cache is unloaded.
+        """
+        manager = self._bot.event_manager
+        subscriptions: list[tuple[type[hikari.Event], typing.Any]] = [
+            (hikari.StartingEvent, self._on_starting),
+            (hikari.StoppedEvent, self._on_stopped),
+        ]
+        subscriptions.extend((event_type, self._on_event) for event_type in self._subscribed)
+        for event_type, callback in subscriptions:
+            with contextlib.suppress(ValueError, LookupError):
+                manager.unsubscribe(event_type, callback)
+        self._subscribed.clear()
+        # Confirmed[E] types created from now on must not subscribe this cache again.
+        events_.unwatch_confirmed_types(self)
+        self._detached = True
+
+    @property
+    def is_detached(self) -> bool:
+        """Whether [`detach`][hikaripersist.cache.Cache.detach] was called."""
+        return self._detached
 
     async def __aenter__(self) -> Cache:
         await self.open()
@@ -416,7 +451,7 @@ class Cache:
     # --- intake ---------------------------------------------------------------------------------
 
     def _subscribe(self, event_type: type[hikari.Event]) -> None:
-        if event_type in self._subscribed or issubclass(event_type, _NEVER_CONFIRMED):
+        if self._detached or event_type in self._subscribed or issubclass(event_type, _NEVER_CONFIRMED):
             return
         self._subscribed.add(event_type)
         self._bot.event_manager.subscribe(event_type, self._on_event)

@@ -216,7 +216,7 @@ class CacheConfig:
             raise ValueError(msg)
 
     def create_backend(self) -> Backend:
-        """Create the (unopened) backend [`url`][hikaripersist.config.CacheConfig.url] names.
+        """Create the (unopened) backend this configuration's ``url`` names.
 
         Returns
         -------

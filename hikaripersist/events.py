@@ -91,6 +91,11 @@ def watch_confirmed_types(watcher: _Watcher) -> None:
     _confirmed_watchers.add(watcher)
 
 
+def unwatch_confirmed_types(watcher: _Watcher) -> None:
+    """Undo [`watch_confirmed_types`][hikaripersist.events.watch_confirmed_types] (idempotent)."""
+    _confirmed_watchers.discard(watcher)
+
+
 class Confirmed(hikari.Event, typing.Generic[_EventT_co]):
     """Dispatched once the cache has durably stored the effects of ``event``.
 

@@ -1,10 +1,12 @@
 """Comparison operators for ``where()``: ranges, membership, null checks and text matching.
 
-Pass them as the value of a field::
+Pass them as the value of a field:
 
-    await cache.members.where(guild_id=guild_id, joined_at=persist.after(last_week)).count()
-    cache.channels.where(name=persist.startswith("ticket-"))
-    cache.roles.where(id=persist.one_of(*member.role_ids))
+```py
+await cache.members.where(guild_id=guild_id, joined_at=persist.after(last_week)).count()
+cache.channels.where(name=persist.startswith("ticket-"))
+cache.roles.where(id=persist.one_of(*member.role_ids))
+```
 
 Every operator runs in the database with bound parameters: on an index when the field has its own
 column (`Query.indexed_fields`), otherwise through SQLite's JSON functions on the stored entity.

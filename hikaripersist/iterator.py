@@ -39,14 +39,12 @@ class CacheIteratorStep(typing.Protocol[_InT, _OutT]):
 
     A step is any callable taking one item and returning ``(value, skip, stop)``:
 
-    ==========  ==========  ==================================================
-    ``skip``    ``stop``    effect
-    ==========  ==========  ==================================================
-    ``False``   ``False``   pass ``value`` on to the next step, continue
-    ``True``    ``False``   drop this item, continue with the next one
-    ``False``   ``True``    pass ``value`` on, then stop after this item
-    ``True``    ``True``    drop this item and stop
-    ==========  ==========  ==================================================
+    | ``skip``  | ``stop``  | effect                                        |
+    | --------- | --------- | --------------------------------------------- |
+    | ``False`` | ``False`` | pass ``value`` on to the next step, continue  |
+    | ``True``  | ``False`` | drop this item, continue with the next one    |
+    | ``False`` | ``True``  | pass ``value`` on, then stop after this item  |
+    | ``True``  | ``True``  | drop this item and stop                       |
 
     ``value`` replaces the item for the following steps, so a step can map as well as filter.
     A value passed on with ``stop=True`` still goes through the remaining steps (which may

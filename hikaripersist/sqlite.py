@@ -66,9 +66,11 @@ class SQLiteBackend(Backend):
     Raises
     ------
     hikaripersist.BackendError
-        From [`open`][] when the file cannot be opened or is not a database.
+        From [`open`][hikaripersist.backend.Backend.open] when the file cannot be opened or is not a
+        database.
     hikaripersist.SchemaError
-        From [`open`][] when the file was written by a newer version or by something else.
+        From [`open`][hikaripersist.backend.Backend.open] when the file was written by a newer
+        version or by something else.
     """
 
     __slots__: typing.Sequence[str] = (

@@ -96,6 +96,7 @@ def interaction_payload(
         "locale": "en-US",
         "guild_locale": "en-US",
         "entitlements": [],
+        "attachment_size_limit": 10 * 1024 * 1024,
         "authorizing_integration_owners": {"0": str(guild_id)},
         "context": 0,
     }
@@ -253,7 +254,7 @@ class FakeDiscord:
             )
         if (method, path) == ("GET", "/users/@me"):
             return _json(gateway_session.make_ready_payload()["user"])
-        if (method, path) == ("GET", "/applications/@me"):
+        if method == "GET" and path in {"/applications/@me", "/oauth2/applications/@me"}:
             return _json(_application())
         if re.fullmatch(r"/applications/\d+(/guilds/\d+)?/commands", path):
             if method == "GET":
@@ -302,6 +303,8 @@ def _application() -> Payload:
         "owner": owner,
         "team": None,
         "flags": 0,
+        "approximate_guild_count": 1,
+        "approximate_user_install_count": 0,
     }
 
 

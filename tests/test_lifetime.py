@@ -483,3 +483,42 @@ async def test_restart_survival(db_path: pathlib.Path) -> None:
         assert counts["messages"] > 1000
     finally:
         await offline.stop_offline(second_bot)
+
+
+async def test_detach_stops_intake_and_the_lifetime_listeners(db_path: pathlib.Path) -> None:
+    """After ``detach()`` the cache queues nothing, does not open on StartingEvent, is not subscribed
+    again by a Confirmed type created later, and keeps answering queries once opened by hand."""
+    bot = make_bot()
+    cache = persist.Cache(bot, persist.SQLiteBackend(db_path))
+    cache.detach()
+    cache.detach()  # idempotent
+    assert cache.is_detached
+    await offline.start_offline(bot)
+    try:
+        assert not cache.is_open
+        _ = persist.Confirmed[hikari.GuildPinsUpdateEvent]  # would subscribe an attached cache
+        assert bot.event_manager.get_listeners(hikari.GuildPinsUpdateEvent) == []
+        await Gateway(bot).feed(message_ids(5))
+        assert cache.pending == 0
+    finally:
+        await offline.stop_offline(bot)
+    async with cache:
+        assert await cache.messages.count() == 0
+
+
+async def test_concurrent_opens_open_the_backend_once(bot: hikari.GatewayBot, db_path: pathlib.Path) -> None:
+    opened_count = 0
+
+    class CountingBackend(persist.SQLiteBackend):
+        async def open(self) -> None:
+            nonlocal opened_count
+            opened_count += 1
+            await super().open()
+
+    cache = persist.Cache(bot, CountingBackend(db_path))
+    await asyncio.gather(cache.open(), cache.open(), cache.open())
+    try:
+        assert opened_count == 1
+        assert cache.is_open
+    finally:
+        await cache.close()
