@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR ?= demo
 
-.PHONY: demo test lint typecheck pytest clean venv
+.PHONY: demo test lint typecheck pytest docs clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hikaripersist demo --dir $(DEMO_DIR)
 
-## Everything CI runs: lint, strict type check, the test suite.
-test: lint typecheck pytest
+## Everything CI runs: lint, strict type check, the test suite, the documentation site (warnings are errors).
+test: lint typecheck pytest docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check hikaripersist hikaripersist_arc hikaripersist_lightbulb hikaripersist_tanjun tests examples bench
@@ -34,5 +34,8 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DIR) build .pytest_cache .ruff_cache

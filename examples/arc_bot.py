@@ -40,7 +40,7 @@ hikaripersist_arc.setup(client, cache, flush_before_commands=True)
 async def whois(
     ctx: arc.GatewayContext,
     user: arc.Option[hikari.User | None, arc.UserParams("Whom to show (default: you).")] = None,
-    cache: persist.Cache = arc.inject(),  # noqa: B008 - arc's dependency injection
+    cache: persist.Cache = arc.inject(),
 ) -> None:
     if ctx.guild_id is None:
         await ctx.respond("Use this in a server.")
@@ -58,7 +58,7 @@ async def whois(
 @client.inject_dependencies
 async def on_join(
     event: persist.Confirmed[hikari.MemberCreateEvent],
-    cache: persist.Cache = arc.inject(),  # noqa: B008 - arc's dependency injection
+    cache: persist.Cache = arc.inject(),
 ) -> None:
     # Runs once the new member is durably stored, so every query already sees them.
     total = await cache.members.count(guild_id=event.event.guild_id)

@@ -116,7 +116,7 @@ def include_whois(client: arc.GatewayClient) -> None:
     async def whois(
         ctx: arc.GatewayContext,
         member: arc.Option[str, arc.StrParams("The member's id.")],
-        cache: persist.Cache = arc.inject(),  # noqa: B008 - arc's idiom
+        cache: persist.Cache = arc.inject(),
     ) -> None:
         assert ctx.guild_id is not None
         stored = await cache.members.get(guild_id=ctx.guild_id, member_id=int(member))
@@ -166,7 +166,7 @@ async def test_commands_receive_the_cache_through_arc_injection(tmp_path: pathli
         @arc.slash_command("stored", "How many members are stored here.")
         async def stored(
             ctx: arc.GatewayContext,
-            cache: persist.Cache | None = arc.inject(),  # noqa: B008 - arc's idiom
+            cache: persist.Cache | None = arc.inject(),
         ) -> None:
             if cache is None:
                 await ctx.respond("no cache")
@@ -178,7 +178,7 @@ async def test_commands_receive_the_cache_through_arc_injection(tmp_path: pathli
 
         async def user_hook(
             ctx: arc.GatewayContext,
-            cache: persist.Cache | None = arc.inject(),  # noqa: B008 - arc's idiom
+            cache: persist.Cache | None = arc.inject(),
         ) -> None:
             seen["hook"] = cache
 
@@ -210,7 +210,7 @@ async def test_optional_injection_is_none_without_setup() -> None:
     client = arc.GatewayClient(make_bot(), autosync=False)
 
     @client.inject_dependencies
-    async def read(cache: persist.Cache | None = arc.inject()) -> persist.Cache | None:  # noqa: B008
+    async def read(cache: persist.Cache | None = arc.inject()) -> persist.Cache | None:
         return cache
 
     assert await read() is None
@@ -368,7 +368,7 @@ async def test_confirmed_listeners_run_after_the_write_with_arc_injection(tmp_pa
         @client.inject_dependencies
         async def on_join(
             event: persist.Confirmed[hikari.MemberCreateEvent],
-            cache: persist.Cache = arc.inject(),  # noqa: B008 - arc's idiom
+            cache: persist.Cache = arc.inject(),
         ) -> None:
             member = await cache.members.get(guild_id=event.event.guild_id, member_id=event.event.user_id)
             from_client.set_result((cache, member))
@@ -379,7 +379,7 @@ async def test_confirmed_listeners_run_after_the_write_with_arc_injection(tmp_pa
         @plugin.inject_dependencies
         async def on_join_in_plugin(
             event: persist.Confirmed[hikari.MemberCreateEvent],
-            cache: persist.Cache | None = arc.inject(),  # noqa: B008 - arc's idiom
+            cache: persist.Cache | None = arc.inject(),
         ) -> None:
             assert cache is not None
             member = await cache.members.get(guild_id=event.event.guild_id, member_id=event.event.user_id)
