@@ -262,7 +262,9 @@ class FakeDiscord:
             if method == "PUT":
                 return _json([_command(c) for c in typing.cast("list[Payload]", request.body or [])])
         if method == "POST" and re.fullmatch(r"/interactions/\d+/[^/]+/callback", path):
-            return aiohttp.web.Response(status=204)
+            return _json(_callback_response(path.split("/")[2], request.body))
+        if method == "POST" and re.fullmatch(r"/channels/\d+/messages", path):
+            return _json({**_message(request.body), "channel_id": path.split("/")[2]})
         if method in {"PATCH", "POST"} and re.fullmatch(r"/webhooks/\d+/[^/]+(/messages/@original)?", path):
             return _json(_message(request.body))
         return _json({"message": f"the fake Discord has no route for {method} {path}", "code": 0}, status=404)
@@ -318,6 +320,15 @@ def _command(payload: Payload) -> Payload:
     command.setdefault("default_member_permissions", None)
     command.setdefault("nsfw", False)
     return command
+
+
+def _callback_response(interaction_id: str, body: typing.Any) -> Payload:
+    # hikari asks ?with_response=true and reads the interaction callback object Discord returns.
+    response_type = typing.cast("Payload", body).get("type", 4) if isinstance(body, dict) else 4
+    resource: Payload = {"type": response_type}
+    if response_type == 4:
+        resource["message"] = _message(typing.cast("Payload", body).get("data") if isinstance(body, dict) else None)
+    return {"interaction": {"id": interaction_id, "type": 2}, "resource": resource}
 
 
 def _message(body: typing.Any) -> Payload:
