@@ -193,6 +193,9 @@ class FakeDiscord:
                     shard_id = payload["d"].get("shard", [0, 1])[0]
                     self.timeline.append(f"shard {shard_id} identified")
                     for name, data in self._initial:
+                        if name == "READY":
+                            # A shard that reconnects must come back here, not to discord.gg.
+                            data = {**data, "resume_gateway_url": f"ws://127.0.0.1:{self._port}/gateway"}
                         await socket.dispatch(name, data)
                     self._connected.set()
                 # Other opcodes (presence updates, member requests) need no answer here.
