@@ -219,8 +219,11 @@ class Cache:
         manager = bot.event_manager
         manager.subscribe(hikari.StartingEvent, self._on_starting)
         manager.subscribe(hikari.StoppedEvent, self._on_stopped)
+        intents = getattr(bot, "intents", None)
         for event_type in Engine.handled_event_types():
-            self._subscribe(event_type)
+            # Events the bot's intents never deliver need no listener (hikari would warn about it).
+            if not isinstance(intents, hikari.Intents) or _receivable(event_type, intents):
+                self._subscribe(event_type)
         for event_type in events_.requested_confirmed_event_types():
             self._subscribe(event_type)
         events_.watch_confirmed_types(self)
@@ -891,6 +894,11 @@ _CHANGE_EVENTS: typing.Final[dict[tuple[str, str], type[events_.PersistEvent]]] 
     for cls in events_.change_event_types()
     if cls._kind is not None and cls._action is not None
 }
+
+
+def _receivable(event_type: type[hikari.Event], intents: hikari.Intents) -> bool:
+    groups = hikari.events.base_events.get_required_intents_for(event_type)
+    return not groups or any((intents & group) == group for group in groups)
 
 
 def _snowflake(value: int | None) -> hikari.Snowflake | None:

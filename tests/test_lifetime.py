@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sqlite3
 import typing
+import warnings
 
 import hikari
 import pytest
@@ -522,3 +523,18 @@ async def test_concurrent_opens_open_the_backend_once(bot: hikari.GatewayBot, db
         assert cache.is_open
     finally:
         await cache.close()
+
+
+def test_no_listener_and_no_warning_for_events_the_intents_never_deliver(db_path: pathlib.Path) -> None:
+    """A bot without the presence intent gets no MissingIntentWarning from the cache, and the cache does
+    not listen to presence updates; with the intent it does."""
+    without = offline.make_offline_bot(intents=hikari.Intents.ALL_UNPRIVILEGED | hikari.Intents.GUILD_MEMBERS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", hikari.MissingIntentWarning)
+        persist.Cache(without, persist.SQLiteBackend(db_path))
+    assert without.event_manager.get_listeners(hikari.PresenceUpdateEvent) == []
+    assert without.event_manager.get_listeners(hikari.MemberCreateEvent) != []
+
+    with_intent = offline.make_offline_bot(intents=hikari.Intents.ALL)
+    persist.Cache(with_intent, persist.SQLiteBackend(db_path))
+    assert with_intent.event_manager.get_listeners(hikari.PresenceUpdateEvent) != []
