@@ -219,11 +219,8 @@ class Cache:
         manager = bot.event_manager
         manager.subscribe(hikari.StartingEvent, self._on_starting)
         manager.subscribe(hikari.StoppedEvent, self._on_stopped)
-        intents = getattr(bot, "intents", None)
         for event_type in Engine.handled_event_types():
-            # Events the bot's intents never deliver need no listener (hikari would warn about it).
-            if not isinstance(intents, hikari.Intents) or _receivable(event_type, intents):
-                self._subscribe(event_type)
+            self._subscribe(event_type)
         for event_type in events_.requested_confirmed_event_types():
             self._subscribe(event_type)
         events_.watch_confirmed_types(self)
@@ -455,6 +452,10 @@ class Cache:
 
     def _subscribe(self, event_type: type[hikari.Event]) -> None:
         if self._detached or event_type in self._subscribed or issubclass(event_type, _NEVER_CONFIRMED):
+            return
+        intents = getattr(self._bot, "intents", None)
+        if isinstance(intents, hikari.Intents) and not _receivable(event_type, intents):
+            # The bot's intents never deliver it: no listener needed (hikari would warn about one).
             return
         self._subscribed.add(event_type)
         self._bot.event_manager.subscribe(event_type, self._on_event)

@@ -528,6 +528,7 @@ async def test_concurrent_opens_open_the_backend_once(bot: hikari.GatewayBot, db
 def test_no_listener_and_no_warning_for_events_the_intents_never_deliver(db_path: pathlib.Path) -> None:
     """A bot without the presence intent gets no MissingIntentWarning from the cache, and the cache does
     not listen to presence updates; with the intent it does."""
+    _ = persist.Confirmed[hikari.PresenceUpdateEvent]  # someone, somewhere, asked for its confirmation
     without = offline.make_offline_bot(intents=hikari.Intents.ALL_UNPRIVILEGED | hikari.Intents.GUILD_MEMBERS)
     with warnings.catch_warnings():
         warnings.simplefilter("error", hikari.MissingIntentWarning)
