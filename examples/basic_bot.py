@@ -1,6 +1,8 @@
 """A plain hikari bot with a persistent cache.
 
 Run with a token in DISCORD_TOKEN: ``python examples/basic_bot.py``. Type ``!whois`` in a guild.
+The cache is stored in ``cache.db`` (SQLite); set ``HIKARI_PERSIST_URL`` to store it elsewhere, e.g.
+``sqlite:////var/lib/bot/cache.db`` or, with a server backend installed, a database server's URL.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ bot = hikari.GatewayBot(
 )
 cache = persist.Cache(
     bot,
-    persist.SQLiteBackend("cache.db"),
+    persist.backend_from_url(os.environ.get("HIKARI_PERSIST_URL", "sqlite:///cache.db")),
     rule=persist.Rule(presence=persist.PresenceRule(enabled=False)),
 )
 
