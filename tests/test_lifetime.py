@@ -533,9 +533,9 @@ def test_no_listener_and_no_warning_for_events_the_intents_never_deliver(db_path
     with warnings.catch_warnings():
         warnings.simplefilter("error", hikari.MissingIntentWarning)
         persist.Cache(without, persist.SQLiteBackend(db_path))
-    assert without.event_manager.get_listeners(hikari.PresenceUpdateEvent, polymorphic=False) == []
-    assert without.event_manager.get_listeners(hikari.MemberCreateEvent) != []
+    assert without.event_manager.get_listeners(hikari.PresenceUpdateEvent, polymorphic=False) == ()
+    assert without.event_manager.get_listeners(hikari.MemberCreateEvent, polymorphic=False)
 
     with_intent = offline.make_offline_bot(intents=hikari.Intents.ALL)
     persist.Cache(with_intent, persist.SQLiteBackend(db_path))
-    assert with_intent.event_manager.get_listeners(hikari.PresenceUpdateEvent, polymorphic=False) != []
+    assert with_intent.event_manager.get_listeners(hikari.PresenceUpdateEvent, polymorphic=False)
