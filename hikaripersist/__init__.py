@@ -24,6 +24,7 @@ __all__: typing.Sequence[str] = (
     "CacheIteratorStep",
     "CacheStartupError",
     "CacheStats",
+    "CacheView",
     "ChannelInsertEvent",
     "ChannelRemoveEvent",
     "ChannelRule",
@@ -64,6 +65,7 @@ __all__: typing.Sequence[str] = (
     "PresenceRemoveEvent",
     "PresenceRule",
     "PruneProgress",
+    "ReadOnlyCache",
     "RoleInsertEvent",
     "RoleRemoveEvent",
     "RoleRule",
@@ -167,6 +169,7 @@ from hikaripersist.filters import (
     startswith,
 )
 from hikaripersist.iterator import CacheIterator, CacheIteratorStep
+from hikaripersist.readonly import ReadOnlyCache
 from hikaripersist.rules import (
     ChannelRule,
     EmojiRule,
@@ -183,5 +186,6 @@ from hikaripersist.rules import (
     VoiceStateRule,
 )
 from hikaripersist.sqlite import SQLiteBackend
+from hikaripersist.view import CacheView
 
 __version__: typing.Final[str] = "0.2.0.dev0"

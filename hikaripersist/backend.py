@@ -116,6 +116,16 @@ class Backend(abc.ABC):
     async def open(self) -> None:
         """Open the store, creating or migrating its schema."""
 
+    async def open_read_only(self) -> None:
+        """Open the store for reads only (a [`ReadOnlyCache`][hikaripersist.readonly.ReadOnlyCache]).
+
+        It must not create, migrate or change the store, and must fail with
+        [`BackendError`][hikaripersist.backend.BackendError] when the store does not exist yet or
+        holds a schema other than this version's. The default opens the store normally, for
+        backends that have no read-only mode.
+        """
+        await self.open()
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Close the store; pending reads are cancelled."""

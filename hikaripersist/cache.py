@@ -17,11 +17,11 @@ import attrs
 import hikari
 
 from hikaripersist import events as events_
-from hikaripersist import queries
 from hikaripersist._internal import ops
 from hikaripersist._internal.engine import Engine
 from hikaripersist._internal.kinds import KINDS, SINGULAR
 from hikaripersist.backend import BackendError, CacheStartupError, ChangeRequest
+from hikaripersist.view import CacheView
 
 if typing.TYPE_CHECKING:
     import os
@@ -109,7 +109,7 @@ class PruneProgress(typing.NamedTuple):
     """Whether this was the last step."""
 
 
-class Cache:
+class Cache(CacheView):
     """A persistent cache of everything hikari's in-memory cache holds.
 
     Parameters
@@ -139,7 +139,6 @@ class Cache:
 
     __slots__: typing.Sequence[str] = (
         "__weakref__",
-        "_backend",
         "_batches_written",
         "_bot",
         "_closing",
@@ -155,7 +154,6 @@ class Cache:
         "_max_pending",
         "_open_lock",
         "_pending",
-        "_queries",
         "_retain_queued",
         "_rows_written",
         "_rule",
@@ -172,7 +170,7 @@ class Cache:
             msg = f"Cache needs a hikari app with an event manager, got {type(bot).__name__}"
             raise TypeError(msg)
         self._bot = bot
-        self._backend = backend
+        super().__init__(backend, typing.cast("hikari.RESTAware", bot), self.store)
         self._rule = rule
         self._max_pending = max_pending
         self._pending: collections.deque[tuple[int, hikari.Event]] = collections.deque()
@@ -199,23 +197,6 @@ class Cache:
         # (event type, callback) -> the wrappers subscribed for it, newest last.
         self._confirm_wrappers: dict[tuple[type[hikari.Event], typing.Any], list[typing.Any]] = {}
 
-        app = typing.cast("hikari.RESTAware", bot)
-        getter = self._get_backend
-        self._queries = {
-            "guilds": queries.GuildQuery(getter, app, queries.GUILDS, self.store),
-            "channels": queries.ChannelQuery(getter, app, queries.CHANNELS, self.store),
-            "threads": queries.ThreadQuery(getter, app, queries.THREADS, self.store),
-            "roles": queries.RoleQuery(getter, app, queries.ROLES, self.store),
-            "members": queries.MemberQuery(getter, app, queries.MEMBERS, self.store),
-            "users": queries.UserQuery(getter, app, queries.USERS, self.store),
-            "emojis": queries.EmojiQuery(getter, app, queries.EMOJIS, self.store),
-            "stickers": queries.StickerQuery(getter, app, queries.STICKERS, self.store),
-            "presences": queries.PresenceQuery(getter, app, queries.PRESENCES, self.store),
-            "voice_states": queries.VoiceStateQuery(getter, app, queries.VOICE_STATES, self.store),
-            "messages": queries.MessageQuery(getter, app, queries.MESSAGES, self.store),
-            "invites": queries.InviteQuery(getter, app, queries.INVITES, self.store),
-        }
-
         manager = bot.event_manager
         manager.subscribe(hikari.StartingEvent, self._on_starting)
         manager.subscribe(hikari.StoppedEvent, self._on_stopped)
@@ -233,11 +214,6 @@ class Cache:
         return self._bot
 
     @property
-    def backend(self) -> Backend:
-        """Where entities are stored."""
-        return self._backend
-
-    @property
     def rule(self) -> Rule | None:
         """What is stored (``None``: everything)."""
         return self._rule
@@ -251,79 +227,6 @@ class Cache:
     def pending(self) -> int:
         """Events received but not yet committed."""
         return self._submitted - self._committed
-
-    def _get_backend(self) -> Backend:
-        return self._backend
-
-    @property
-    def guilds(self) -> queries.GuildQuery:
-        """Stored guilds."""
-        return typing.cast("queries.GuildQuery", self._queries["guilds"])
-
-    @property
-    def channels(self) -> queries.ChannelQuery:
-        """Stored guild channels."""
-        return typing.cast("queries.ChannelQuery", self._queries["channels"])
-
-    @property
-    def threads(self) -> queries.ThreadQuery:
-        """Stored threads."""
-        return typing.cast("queries.ThreadQuery", self._queries["threads"])
-
-    @property
-    def roles(self) -> queries.RoleQuery:
-        """Stored roles."""
-        return typing.cast("queries.RoleQuery", self._queries["roles"])
-
-    @property
-    def members(self) -> queries.MemberQuery:
-        """Stored members."""
-        return typing.cast("queries.MemberQuery", self._queries["members"])
-
-    @property
-    def users(self) -> queries.UserQuery:
-        """Stored users."""
-        return typing.cast("queries.UserQuery", self._queries["users"])
-
-    @property
-    def emojis(self) -> queries.EmojiQuery:
-        """Stored custom emojis."""
-        return typing.cast("queries.EmojiQuery", self._queries["emojis"])
-
-    @property
-    def stickers(self) -> queries.StickerQuery:
-        """Stored guild stickers."""
-        return typing.cast("queries.StickerQuery", self._queries["stickers"])
-
-    @property
-    def presences(self) -> queries.PresenceQuery:
-        """Stored presences."""
-        return typing.cast("queries.PresenceQuery", self._queries["presences"])
-
-    @property
-    def voice_states(self) -> queries.VoiceStateQuery:
-        """Stored voice states."""
-        return typing.cast("queries.VoiceStateQuery", self._queries["voice_states"])
-
-    @property
-    def messages(self) -> queries.MessageQuery:
-        """Stored messages."""
-        return typing.cast("queries.MessageQuery", self._queries["messages"])
-
-    @property
-    def invites(self) -> queries.InviteQuery:
-        """Stored invites."""
-        return typing.cast("queries.InviteQuery", self._queries["invites"])
-
-    async def get_me(self) -> hikari.OwnUser | None:
-        """The bot's own user as last seen in READY or USER_UPDATE."""
-        raw = await self._backend.scalar("SELECT data FROM me WHERE id = 0")
-        return self.guilds._reader().decode(raw) if raw is not None else None
-
-    async def get_dm_channel_id(self, user: hikari.SnowflakeishOr[hikari.PartialUser]) -> hikari.Snowflake | None:
-        """The id of the DM channel with ``user``, if one was seen."""
-        value = await self._backend.scalar("SELECT channel_id FROM dm_channels WHERE user_id = ?", (int(user),))
-        return hikari.Snowflake(value) if value is not None else None
 
     # --- lifetime -----------------------------------------------------------------------------
 
@@ -782,7 +685,7 @@ class Cache:
         hikaripersist.BackendError
             If the cache is not open.
         """
-        rows = {name: await query.count() for name, query in self._queries.items()}
+        rows = await self._row_counts()
         size = getattr(self._backend, "database_size", None)
         return CacheStats(
             rows=rows,

@@ -65,7 +65,7 @@ def hikari_counts(cache: hikari.api.Cache) -> dict[str, int]:
 
 
 async def compare_with_hikari(
-    cache: persist.Cache, bot: hikari.GatewayBot, *, check_get: bool = True, app: object | None = None
+    cache: persist.CacheView, bot: hikari.GatewayBot, *, check_get: bool = True, app: object | None = None
 ) -> dict[str, int]:
     """Assert that every kind equals hikari's cache deeply; return the per-kind counts compared.
 
@@ -104,7 +104,7 @@ async def compare_with_hikari(
     return counts
 
 
-async def _compare_gets(cache: persist.Cache, bot: hikari.GatewayBot) -> list[str]:
+async def _compare_gets(cache: persist.CacheView, bot: hikari.GatewayBot) -> list[str]:
     """``get`` for a sample of every kind (members: every member hikari's ``get_member`` knows)."""
     c = bot.cache
     problems: list[str] = []
