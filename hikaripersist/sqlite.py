@@ -82,6 +82,7 @@ class SQLiteBackend(Backend):
         "_flush_interval",
         "_idle_readers",
         "_path",
+        "_read_only",
         "_reader",
         "_state",
         "_writer",
@@ -103,6 +104,7 @@ class SQLiteBackend(Backend):
             msg = "flush_interval cannot be negative"
             raise ValueError(msg)
         self._path = str(filepath)
+        self._read_only = False
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._backup_interval = backup_interval
@@ -130,7 +132,7 @@ class SQLiteBackend(Backend):
 
     @property
     def is_open(self) -> bool:
-        return self._writer is not None
+        return self._writer is not None or (self._read_only and self._reader is not None)
 
     @property
     def batch_size(self) -> int:
@@ -181,7 +183,50 @@ class SQLiteBackend(Backend):
         if self._path == ":memory:" and self._backup_interval > 0 and self._backup_path:
             self._backup_task = asyncio.create_task(self._backup_loop(), name="hikaripersist sqlite backup")
 
+    def _check_readable(self) -> None:
+        if not pathlib.Path(self._path).exists():
+            msg = f"cannot open {self.name} for reading: the file does not exist (the bot's cache creates it)"
+            raise BackendError(msg)
+        _check_header(self._path, self.name)
+
+    async def open_read_only(self) -> None:
+        """Open the file for reads only: no writer connection, nothing created, migrated or changed.
+
+        Raises
+        ------
+        hikaripersist.BackendError
+            If the file does not exist (the bot's cache creates it) or is in memory.
+        hikaripersist.SchemaError
+            If the file is not a hikari-persist store or its schema is not this version's (a
+            writer migrates it when it opens).
+        """
+        if self.is_open:
+            return
+        if self._path == ":memory:":
+            msg = "an in-memory SQLite database belongs to the cache that created it; it cannot be opened read-only"
+            raise BackendError(msg)
+        await asyncio.to_thread(self._check_readable)
+        self._read_only = True
+        try:
+            self._reader = await self._connect_reader()
+            try:
+                version = await self.schema_version()
+            except sqlite3.DatabaseError as exc:
+                msg = f"{self.name} is not a hikari-persist store ({exc})"
+                raise SchemaError(msg) from exc
+            if version != schema.SCHEMA_VERSION:
+                msg = (
+                    f"{self.name} has schema {version}, this version reads schema {schema.SCHEMA_VERSION}; "
+                    + ("upgrade hikari-persist" if version > schema.SCHEMA_VERSION else "open it with the bot's cache")
+                    + " (a read-only cache never migrates)"
+                )
+                raise SchemaError(msg)
+        except BaseException:
+            await self.close()
+            raise
+
     async def close(self) -> None:
+        self._read_only = False
         if self._backup_task is not None:
             self._backup_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -286,7 +331,12 @@ class SQLiteBackend(Backend):
     # --- reading ------------------------------------------------------------------------------
 
     async def _connect_reader(self) -> aiosqlite.Connection:
-        connection = await aiosqlite.connect(self._uri(), uri=True, isolation_level=None)
+        uri = self._uri() + ("?mode=ro" if self._read_only else "")
+        try:
+            connection = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            msg = f"cannot open {self.name} for reading: {exc}"
+            raise BackendError(msg) from exc
         await connection.execute("PRAGMA query_only=ON")
         return connection
 
