@@ -41,6 +41,7 @@ __all__: typing.Sequence[str] = (
     "InviteInsertEvent",
     "InviteRemoveEvent",
     "InviteRule",
+    "JSONBackend",
     "MemberInsertEvent",
     "MemberRemoveEvent",
     "MemberRule",
@@ -169,6 +170,7 @@ from hikaripersist.filters import (
     startswith,
 )
 from hikaripersist.iterator import CacheIterator, CacheIteratorStep
+from hikaripersist.jsonfile import JSONBackend
 from hikaripersist.readonly import ReadOnlyCache
 from hikaripersist.rules import (
     ChannelRule,

@@ -18,6 +18,7 @@ import urllib.parse
 
 from hikaripersist import rules as rules_
 from hikaripersist.cache import Cache
+from hikaripersist.jsonfile import JSONBackend
 from hikaripersist.sqlite import SQLiteBackend
 
 if typing.TYPE_CHECKING:
@@ -69,8 +70,9 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
     Parameters
     ----------
     url
-        ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, or a plain file path
-        (SQLite).
+        ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
+        ``json:///relative/path.json``, ``json:////absolute/path.json``, or a plain file path
+        (a JSON file when it ends in ``.json``, otherwise SQLite).
 
     Returns
     -------
@@ -86,24 +88,39 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
     --------
     >>> backend_from_url("sqlite:///cache.db")
     SQLiteBackend('cache.db')
+    >>> backend_from_url("json:///cache.json")
+    JSONBackend('cache.json')
     """
     if isinstance(url, os.PathLike):
-        return SQLiteBackend(url)
+        return _file_backend(url)
     parsed = urllib.parse.urlsplit(url)
     scheme = parsed.scheme.lower()
     if scheme == "" or (len(scheme) == 1 and url[1:3] in {":\\", ":/"}):
         # A plain path (a Windows drive letter parses as a one-letter scheme).
-        return SQLiteBackend(url)
-    if scheme in {"sqlite", "sqlite3"}:
+        return _file_backend(url)
+    if scheme in {"sqlite", "sqlite3", "json"}:
         # sqlite:///rel.db -> "rel.db"; sqlite:////abs.db -> "/abs.db" (SQLAlchemy's convention).
         path = urllib.parse.unquote(parsed.path)
         path = path[1:] if path.startswith("/") else path
         if parsed.netloc or not path:
-            msg = f"a SQLite URL looks like sqlite:///relative.db or sqlite:////absolute.db, got {url!r}"
+            if scheme == "json":
+                msg = f"a JSON URL looks like json:///relative.json or json:////absolute.json, got {url!r}"
+            else:
+                msg = f"a SQLite URL looks like sqlite:///relative.db or sqlite:////absolute.db, got {url!r}"
             raise ValueError(msg)
-        return SQLiteBackend(pathlib.Path(path))
-    msg = f"no hikari-persist backend for {scheme}:// URLs (this version provides: sqlite:///path or a file path)"
+        return JSONBackend(pathlib.Path(path)) if scheme == "json" else SQLiteBackend(pathlib.Path(path))
+    msg = (
+        f"no hikari-persist backend for {scheme}:// URLs"
+        " (this version provides: sqlite:///path, json:///path.json or a file path)"
+    )
     raise ValueError(msg)
+
+
+def _file_backend(path: str | os.PathLike[str]) -> Backend:
+    """The backend of a plain path: a JSON file when it ends in ``.json``, otherwise SQLite."""
+    if os.fspath(path).lower().endswith(".json"):
+        return JSONBackend(path)
+    return SQLiteBackend(path)
 
 
 def _parse_bool(name: str, value: str) -> bool:

@@ -124,3 +124,23 @@ async def test_create_cache_stores_with_the_configured_rule(tmp_path: pathlib.Pa
     finally:
         await offline.stop_offline(bot)
     assert not cache.is_open
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("json:///cache.json", "cache.json"),
+        ("json:////srv/bot/cache.json", "/srv/bot/cache.json"),
+        ("cache.json", "cache.json"),
+        ("/srv/Cache.JSON", "/srv/Cache.JSON"),
+    ],
+)
+def test_json_urls_and_paths(url: str, path: str) -> None:
+    backend = persist.backend_from_url(url)
+    assert isinstance(backend, persist.JSONBackend)
+    assert backend.path == path
+
+
+def test_a_json_path_object_is_a_json_file(tmp_path: pathlib.Path) -> None:
+    backend = persist.backend_from_url(tmp_path / "x.json")
+    assert isinstance(backend, persist.JSONBackend)
