@@ -340,8 +340,28 @@ class SQLiteBackend(Backend):
         await connection.execute("PRAGMA query_only=ON")
         return connection
 
+    async def _read_in_writer_thread(self, sql: str, params: Sequence[typing.Any], *, one: bool) -> list[Row]:
+        # In-memory databases share one cache between connections, where a reader's open statement
+        # locks whole tables against the writer: their reads run between batches, on the writer.
+        db = self._require_writer()
+
+        def run() -> list[Row]:
+            cursor = db.execute(sql, tuple(params))
+            try:
+                rows = [cursor.fetchone()] if one else cursor.fetchall()
+            finally:
+                cursor.close()
+            return [tuple(r) for r in rows if r is not None]
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
     async def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
         self._require_reader()
+        if self._path == ":memory:":
+            rows = await self._read_in_writer_thread(sql, params, one=False)
+            for start in range(0, len(rows), chunk):
+                yield rows[start : start + chunk]
+            return
         connection = self._idle_readers.pop() if self._idle_readers else await self._connect_reader()
         try:
             # One statement pins one WAL snapshot for the whole iteration.
@@ -356,6 +376,9 @@ class SQLiteBackend(Backend):
 
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
         reader = self._require_reader()
+        if self._path == ":memory:":
+            rows = await self._read_in_writer_thread(sql, params, one=True)
+            return rows[0] if rows else None
         async with reader.execute(sql, tuple(params)) as cursor:
             row = await cursor.fetchone()
         return tuple(row) if row is not None else None
