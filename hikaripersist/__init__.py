@@ -62,6 +62,7 @@ __all__: typing.Sequence[str] = (
     "PersistThreadUpdateEvent",
     "PersistUserUpdateEvent",
     "PersistVoiceStateUpdateEvent",
+    "PostgreSQLBackend",
     "PresenceInsertEvent",
     "PresenceRemoveEvent",
     "PresenceRule",
@@ -171,6 +172,7 @@ from hikaripersist.filters import (
 )
 from hikaripersist.iterator import CacheIterator, CacheIteratorStep
 from hikaripersist.jsonfile import JSONBackend
+from hikaripersist.postgresql import PostgreSQLBackend
 from hikaripersist.readonly import ReadOnlyCache
 from hikaripersist.rules import (
     ChannelRule,

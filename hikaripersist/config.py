@@ -71,8 +71,11 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
     ----------
     url
         ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
-        ``json:///relative/path.json``, ``json:////absolute/path.json``, or a plain file path
-        (a JSON file when it ends in ``.json``, otherwise SQLite).
+        ``json:///relative/path.json``, ``json:////absolute/path.json``, a plain file path
+        (a JSON file when it ends in ``.json``, otherwise SQLite), or a PostgreSQL DSN
+        ``postgresql://user:password@host:5432/database`` (libpq parameters such as ``sslmode``
+        pass through; ``?schema=name`` picks the PostgreSQL schema, ``pool_size=n`` the reader
+        pool).
 
     Returns
     -------
@@ -90,6 +93,8 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
     SQLiteBackend('cache.db')
     >>> backend_from_url("json:///cache.json")
     JSONBackend('cache.json')
+    >>> backend_from_url("postgresql://bot@db.internal/bot?schema=cache")
+    PostgreSQLBackend('postgresql://bot@db.internal/bot', schema='cache')
     """
     if isinstance(url, os.PathLike):
         return _file_backend(url)
@@ -109,11 +114,33 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
                 msg = f"a SQLite URL looks like sqlite:///relative.db or sqlite:////absolute.db, got {url!r}"
             raise ValueError(msg)
         return JSONBackend(pathlib.Path(path)) if scheme == "json" else SQLiteBackend(pathlib.Path(path))
+    if scheme in {"postgresql", "postgres"}:
+        return _postgresql(parsed)
     msg = (
         f"no hikari-persist backend for {scheme}:// URLs"
-        " (this version provides: sqlite:///path, json:///path.json or a file path)"
+        " (this version provides: sqlite:///path, json:///path.json, postgresql://... or a file path)"
     )
     raise ValueError(msg)
+
+
+def _postgresql(parsed: urllib.parse.SplitResult) -> Backend:
+    from hikaripersist.postgresql import PostgreSQLBackend
+
+    # Our own parameters are taken out; the rest (sslmode, application_name, ...) is libpq's.
+    query = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in {"schema", "pool_size"}}
+    theirs = urllib.parse.urlencode([(key, value) for key, value in query if key not in ours])
+    dsn = urllib.parse.urlunsplit(parsed._replace(query=theirs))
+    options: dict[str, typing.Any] = {}
+    if "schema" in ours:
+        options["schema"] = ours["schema"]
+    if "pool_size" in ours:
+        try:
+            options["pool_size"] = int(ours["pool_size"])
+        except ValueError:
+            msg = f"pool_size must be an integer, got {ours['pool_size']!r}"
+            raise ValueError(msg) from None
+    return PostgreSQLBackend(dsn, **options)
 
 
 def _file_backend(path: str | os.PathLike[str]) -> Backend:

@@ -185,7 +185,7 @@ class _Source(typing.Generic[_T]):
         sql = f"SELECT COUNT(*) FROM ({spec.select}{self._where}"
         if self._limit is not None:
             sql += f" LIMIT {int(self._limit)}"
-        return int(await self._query._backend.scalar(sql + ")", self._params) or 0)
+        return int(await self._query._backend.scalar(sql + ") AS q", self._params) or 0)
 
     def __aiter__(self) -> AsyncIterator[_T]:
         return self._iterate()
@@ -255,7 +255,8 @@ class Query(typing.Generic[_T]):
                     if column is not None
                     else value.json_sql(f"{spec.alias}.data", f"$.{name}", _json_value)
                 )
-                clauses.append(sql)
+                # A condition that cannot hold (an empty one_of()) is written portably.
+                clauses.append("1 = 0" if sql == "0" else sql)
                 params.extend(values)
             elif column is not None:
                 if value is None:

@@ -144,3 +144,15 @@ def test_json_urls_and_paths(url: str, path: str) -> None:
 def test_a_json_path_object_is_a_json_file(tmp_path: pathlib.Path) -> None:
     backend = persist.backend_from_url(tmp_path / "x.json")
     assert isinstance(backend, persist.JSONBackend)
+
+
+def test_postgresql_urls_keep_libpq_parameters_and_take_ours() -> None:
+    backend = persist.backend_from_url("postgresql://bot:secret@db.internal:5433/bots?schema=cache&sslmode=disable")
+    assert isinstance(backend, persist.PostgreSQLBackend)
+    assert backend.schema == "cache"
+    assert "secret" not in repr(backend)
+    assert "secret" not in backend.name
+    assert "db.internal:5433" in backend.name
+    assert isinstance(persist.backend_from_url("postgres://127.0.0.1/test"), persist.PostgreSQLBackend)
+    with pytest.raises(ValueError, match="pool_size must be an integer"):
+        persist.backend_from_url("postgresql://127.0.0.1/test?pool_size=many")

@@ -19,6 +19,7 @@ queries see them.
 from __future__ import annotations
 
 __all__: typing.Sequence[str] = (
+    "TRACKED",
     "TRACKED_KINDS",
     "Change",
     "Engine",
@@ -125,17 +126,17 @@ _UPSERT_USER = (
     " VALUES (?, ?, ?, ?, 0, 1, 0, ?)"
     " ON CONFLICT (id) DO UPDATE SET username = excluded.username, global_name = excluded.global_name,"
     " is_bot = excluded.is_bot, data = excluded.data,"
-    " ref_count = CASE WHEN user_records.in_cache THEN user_records.ref_count ELSE 0 END,"
-    " gen = CASE WHEN user_records.in_cache THEN user_records.gen ELSE user_records.gen + 1 END, in_cache = 1"
+    " ref_count = CASE WHEN user_records.in_cache <> 0 THEN user_records.ref_count ELSE 0 END,"
+    " gen = CASE WHEN user_records.in_cache <> 0 THEN user_records.gen ELSE user_records.gen + 1 END, in_cache = 1"
 )
 _CURRENT_GEN = "(SELECT gen FROM user_records WHERE id = ?)"
 # Members follow hikari's RefCell records the same way (a voice state or message holds one).
 _NEXT_MEMBER_GEN = "(SELECT COALESCE(MAX(gen) + 1, 0) FROM member_snapshots WHERE guild_id = ? AND user_id = ?)"
 _CURRENT_MEMBER_GEN = "(SELECT gen FROM member_records WHERE guild_id = ? AND user_id = ?)"
 _MEMBER_RECORD_HELD = (
-    "EXISTS (SELECT 1 FROM voice_states v WHERE v.guild_id = {g} AND v.user_id = {u} AND v.has_member"
+    "EXISTS (SELECT 1 FROM voice_states v WHERE v.guild_id = {g} AND v.user_id = {u} AND v.has_member <> 0"
     " AND v.member_gen = {gen})"
-    " OR EXISTS (SELECT 1 FROM messages ms WHERE ms.author_id = {u} AND ms.guild_id = {g} AND ms.has_member"
+    " OR EXISTS (SELECT 1 FROM messages ms WHERE ms.author_id = {u} AND ms.guild_id = {g} AND ms.has_member <> 0"
     " AND ms.member_gen = {gen})"
 )
 _MEMBER_HELD_BY_ROW = _MEMBER_RECORD_HELD.format(g="m.guild_id", u="m.user_id", gen="m.gen")
@@ -160,6 +161,8 @@ _MENTIONS_DETACHED: typing.Final[int] = 2
 # messages.is_reference: 0 in hikari's message mapping, 1 kept as a referenced message, 2 collected
 # by hikari but still shown by a reply that holds it (invisible to the cache's views).
 _MESSAGE_COLLECTED: typing.Final[int] = 2
+# "No limit" for a bound LIMIT (SQLite takes -1, PostgreSQL only non-negative numbers).
+_NO_LIMIT: typing.Final[int] = 2**62
 # Whether anything still shows record `gen` of user `id`.
 _USER_RECORD_HELD = (
     "EXISTS (SELECT 1 FROM member_records WHERE user_id = :id AND user_gen = :gen)"
@@ -222,6 +225,9 @@ _TRACKED: typing.Final[dict[str, _Tracked]] = {
     "messages": _Tracked("messages", ("id",), "{r}.is_reference < 2", "is_reference, data", "guild_id", "channel_id"),
     "invites": _Tracked("invites", ("code",), "1", "data", "guild_id", "channel_id"),
 }  # fmt: skip
+
+TRACKED: typing.Final[Mapping[str, _Tracked]] = _TRACKED
+"""How each tracked kind is stored (for backends that build their own change tracking)."""
 
 TRACKED_KINDS: typing.Final[frozenset[str]] = frozenset(_TRACKED)
 """The kinds whose changes can be tracked, named like the cache's query properties."""
@@ -584,6 +590,9 @@ class Engine:
         removed: dict[str, int] = {}
         changes: list[Change] = []
         for _, kind, k1, k2, before, guild_id, channel_id, after, differs in rows:
+            if kind != "invites":
+                # A store may note keys as text (PostgreSQL's change log has one key column for all kinds).
+                k1 = int(k1)
             key = (k1, k2) if len(_TRACKED[kind].keys) > 1 else (k1,)
             if before and not after:
                 removed[kind] = removed.get(kind, 0) + 1
@@ -1057,7 +1066,7 @@ class Engine:
         if decrement is not None:
             self._db.execute(f"UPDATE {table} SET ref_count = ref_count - ? WHERE {where}", (decrement, *params))
         row = self._db.execute(
-            f"SELECT ref_count < 1 AND is_deleted, user_gen FROM {table} WHERE {where}", params
+            f"SELECT ref_count < 1 AND is_deleted <> 0, user_gen FROM {table} WHERE {where}", params
         ).fetchone()
         if current is None or row is None or not row[0]:
             return False
@@ -1148,7 +1157,7 @@ class Engine:
         self._released_members.add(key)
         self._db.execute(
             "INSERT OR REPLACE INTO voice_states (guild_id, user_id, channel_id, has_member, member_gen, data)"
-            f" VALUES (?, ?, ?, ?, CASE WHEN ? THEN {_CURRENT_MEMBER_GEN} END, ?)",
+            f" VALUES (?, ?, ?, ?, CASE WHEN ? <> 0 THEN {_CURRENT_MEMBER_GEN} END, ?)",
             (
                 *key,
                 int(state.channel_id) if state.channel_id is not None else None,
@@ -1173,7 +1182,7 @@ class Engine:
 
     def _clear_voice_states_for_guild(self, guild_id: int) -> None:
         with_member = self._db.execute(
-            "SELECT user_id, member_gen FROM voice_states WHERE guild_id = ? AND has_member", (guild_id,)
+            "SELECT user_id, member_gen FROM voice_states WHERE guild_id = ? AND has_member <> 0", (guild_id,)
         ).fetchall()
         self._clear_guild("voice_states", guild_id)
         for user_id, gen in with_member:
@@ -1308,7 +1317,8 @@ class Engine:
         self._db.execute(
             "INSERT INTO messages (id, channel_id, guild_id, author_id, author_gen, created_at, is_reference,"
             " ref_count, has_member, member_gen, referenced_id, mentions_known, data)"
-            f" VALUES (?, ?, ?, ?, {_CURRENT_GEN}, ?, ?, 0, ?, CASE WHEN ? THEN {_CURRENT_MEMBER_GEN} END, ?, ?, ?)"
+            f" VALUES (?, ?, ?, ?, {_CURRENT_GEN}, ?, ?, 0, ?,"
+            f" CASE WHEN ? <> 0 THEN {_CURRENT_MEMBER_GEN} END, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET"
             " channel_id = excluded.channel_id, member_gen = excluded.member_gen,"
             " guild_id = excluded.guild_id, author_id = excluded.author_id, author_gen = excluded.author_gen,"
@@ -1482,7 +1492,7 @@ class Engine:
             r[0]
             for r in self._db.execute(
                 "SELECT id FROM messages WHERE channel_id = ? AND is_reference = 0 AND id <= ? ORDER BY id LIMIT ?",
-                (channel_id, newest_excess, -1 if limit is None else limit),
+                (channel_id, newest_excess, _NO_LIMIT if limit is None else limit),
             ).fetchall()
         ]
         for message_id in ids:
@@ -1575,7 +1585,7 @@ class Engine:
         )
         start = after[0] if after is not None else -1
         for (guild_id,) in self._db.execute(
-            f"SELECT guild_id FROM ({stored}) WHERE guild_id > ? ORDER BY guild_id", (start,)
+            f"SELECT guild_id FROM ({stored}) AS s WHERE guild_id > ? ORDER BY guild_id", (start,)
         ).fetchall():
             if not self._rule.allows_guild_id(guild_id):
                 self.remove_guild(guild_id)

@@ -37,8 +37,8 @@ VOICE_SELECT: typing.Final[str] = "SELECT v.data, v.has_member, v.guild_id, v.us
 _HELD_MEMBER: typing.Final[str] = (
     f"SELECT m.data, {_user_record('m.user_id', 'm.user_gen')} FROM member_records m"
     " WHERE m.guild_id = ? AND m.user_id = ? AND m.gen = ?"
-    f" UNION ALL SELECT s.data, {_user_record('s.user_id', 's.user_gen')} FROM member_snapshots s"
-    " WHERE s.guild_id = ? AND s.user_id = ? AND s.gen = ? LIMIT 1"
+    f" UNION ALL SELECT ms.data, {_user_record('ms.user_id', 'ms.user_gen')} FROM member_snapshots ms"
+    " WHERE ms.guild_id = ? AND ms.user_id = ? AND ms.gen = ? LIMIT 1"
 )
 MESSAGE_SELECT: typing.Final[str] = (
     "SELECT m.data, m.id, m.author_id, m.guild_id, m.has_member, m.referenced_id, m.mentions_known, m.member_gen,"

@@ -181,6 +181,10 @@ class Migration(typing.NamedTuple):
 
     version: int
     statements: tuple[str, ...]
+    postgresql: tuple[str, ...] | None = None
+    """The statements for PostgreSQL when SQLite's do not translate (``None``: translate them).
+
+    PostgreSQL stores start at schema 2, so the migrations up to 2 never run there."""
 
 
 # Times in named columns are UTC ISO 8601 with milliseconds ("2025-01-31T12:00:00.000Z"), so

@@ -1,0 +1,319 @@
+"""The PostgreSQL backend behaves like the SQLite one: same entities, changes, retention and schema rules.
+
+Needs a PostgreSQL server (``PERSIST_TEST_POSTGRESQL``, see ``tests/services.py``); every test works
+in a fresh schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import typing
+import urllib.parse
+import uuid
+
+import hikari
+import pytest
+
+import hikaripersist as persist
+from hikaripersist import postgresql as postgresql_module
+from hikaripersist._internal import gateway_session, offline, schema
+from hikaripersist.postgresql import PostgreSQLBackend
+from tests.conftest import make_bot, session
+from tests.reference import compare_with_hikari
+from tests.services import POSTGRESQL_URL, require_service
+from tests.test_change_events import KIND_EVENTS, ChangeLog, Stage, steps_for
+from tests.test_retention import reply
+from tests.test_writer import BASE, running
+
+# asyncpg ships no type information.
+asyncpg: typing.Any = importlib.import_module("asyncpg")
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from tests.test_writer import Running
+
+Payload = dict[str, typing.Any]
+Record = tuple[str, int, Payload]
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[str]:
+    """A fresh schema name; the schema is dropped after the test."""
+    url = require_service(POSTGRESQL_URL)
+    name = f"persist_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        await connection.close()
+
+
+def backend(name: str, **options: typing.Any) -> PostgreSQLBackend:
+    return PostgreSQLBackend(POSTGRESQL_URL, schema=name, **options)
+
+
+async def sql(query: str, *args: typing.Any, schema_name: str | None = None) -> list[typing.Any]:
+    """Run ``query`` on a connection of its own (in ``schema_name`` when given)."""
+    settings = {"search_path": f'"{schema_name}"'} if schema_name else {}
+    connection = await asyncpg.connect(POSTGRESQL_URL, server_settings=settings)
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
+def running_on(store_backend: PostgreSQLBackend) -> typing.AsyncContextManager[Running]:
+    return running(typing.cast("persist.SQLiteBackend", store_backend))
+
+
+# -- fidelity ------------------------------------------------------------------------------------------
+
+
+async def test_session_equals_hikari_cache_before_and_after_reopening(store: str) -> None:
+    records = session(seed=1, guilds=3, members=(300, 100, 30), churn=3.0)
+    bot = make_bot()
+    async with persist.Cache(bot, backend(store)) as cache:
+        stats = await offline.replay(bot, records)
+        await cache.flush()
+        counts = await compare_with_hikari(cache, bot)
+        member = await cache.members.all().first()
+        assert isinstance(member, hikari.Member)
+        assert member.app is bot
+        forum = await cache.channels.where(type=hikari.ChannelType.GUILD_FORUM).first()
+        assert isinstance(forum, hikari.GuildForumChannel)
+        me = await cache.get_me()
+        assert me is not None
+        assert me.id == gateway_session.BOT_USER_ID
+    bad = [
+        f for f in stats.failures if not gateway_session.is_deliberately_unparseable(f.event_name, records[f.index][2])
+    ]
+    assert not bad, bad
+    assert all(count > 0 for count in counts.values()), counts
+
+    reopened_bot = make_bot()
+    async with persist.Cache(reopened_bot, backend(store)) as reopened:
+        assert await compare_with_hikari(reopened, bot, app=reopened_bot) == counts
+
+
+async def test_name_and_repr_describe_the_store_without_the_password(store: str) -> None:
+    parts = urllib.parse.urlsplit(POSTGRESQL_URL)
+    with_password = parts._replace(netloc=f"{parts.username or 'postgres'}:s3cret-pw@{parts.hostname}:{parts.port}")
+    store_backend = PostgreSQLBackend(urllib.parse.urlunsplit(with_password), schema=store)
+    assert "s3cret-pw" not in store_backend.name
+    assert "s3cret-pw" not in repr(store_backend)
+    assert store in store_backend.name
+    assert f"{parts.hostname}:{parts.port}" in store_backend.name
+
+
+# -- change events -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(KIND_EVENTS))
+async def test_every_kind_reports_insert_update_remove(store: str, kind: str) -> None:
+    async with running_on(backend(store)) as (bot, cache, _):
+        stage = Stage(bot)
+        insert_cls, update_cls, remove_cls = KIND_EVENTS[kind]
+        log = ChangeLog(bot, cache, insert_cls, update_cls, remove_cls)
+        inserts, updates, removes, key = steps_for(kind, stage)
+        await stage.feed(inserts)
+        inserted = await log.wait_for(insert_cls, key)
+        await stage.feed(updates)
+        updated = await log.wait_for(update_cls, key)
+        await stage.feed(removes)
+        removed = await log.wait_for(remove_cls, key)
+        assert inserted.stored is not None
+        assert updated.stored is not None
+        assert removed.stored is None
+        assert [type(s.event) for s in log.seen if s.key == key] == [insert_cls, update_cls, remove_cls]
+        entity_field = {"voice_states": "voice_state"}.get(kind, kind.rstrip("s"))
+        updated_entity = getattr(updated.event, entity_field)
+        assert updated_entity == updated.stored or repr(updated_entity) == repr(updated.stored)
+
+
+async def test_each_event_of_a_batch_reports_the_entity_as_it_left_it(store: str) -> None:
+    async with running_on(backend(store, batch_size=1000, flush_interval=60)) as (bot, cache, world):
+        log = ChangeLog(bot, cache, persist.PersistMemberUpdateEvent)
+        member = world.members[-1]
+        key = (int(world.guild_id), int(member["user"]["id"]))
+        assert await cache.members.get(guild_id=key[0], member_id=key[1]) is not None
+        index = len(world.members) - 1
+        await world.feed([world.member_update(index, f"nick {i}") for i in range(5)], yield_every=0)
+        await cache.flush()
+        await log.wait_for(persist.PersistMemberUpdateEvent, key, count=5)
+        nicks = [typing.cast("persist.PersistMemberUpdateEvent", s.event).member.nickname for s in log.seen]
+        assert nicks == [f"nick {i}" for i in range(5)]
+
+
+# -- retention -----------------------------------------------------------------------------------------
+
+
+async def _live_ids(store: str, channel_id: str | int) -> list[int]:
+    """Messages of a channel in hikari's message mapping (not only kept for a reply), oldest first."""
+    query = "SELECT id FROM messages WHERE channel_id = $1 AND is_reference = 0 ORDER BY id"
+    return [r[0] for r in await sql(query, int(channel_id), schema_name=store)]
+
+
+async def test_max_per_channel_expires_like_hikaris_message_limit(store: str) -> None:
+    limit = 4
+    bot = offline.make_offline_bot(cache_settings=hikari.impl.CacheSettings(max_messages=limit))
+    rule = persist.Rule(message=persist.MessageRule(max_per_channel=limit))
+    cache = persist.Cache(bot, backend(store), rule=rule)
+    await offline.start_offline(bot)
+    try:
+        stage = Stage(bot)
+        await stage.feed([r for r in BASE if not r[0].startswith("MESSAGE_")])
+        sent: list[Payload] = []
+        records: list[Record] = []
+        for i in range(35):
+            if i % 5 == 4:
+                record = reply(stage, f"reply {i}", sent[-limit if i % 10 == 4 else 0], author=i)
+            else:
+                record = stage.message_create(f"message {i}", author=i)
+            if i % 7 == 3:
+                record[2]["mentions"] = [stage.members[(i + 3) % len(stage.members)]["user"]]
+            sent.append(record[2])
+            records.append(record)
+        await stage.feed(records)
+        await cache.flush()
+        assert await _live_ids(store, stage.channel_id) == [int(p["id"]) for p in sent[-limit:]]
+        referenced = await sql("SELECT COUNT(*) FROM messages WHERE is_reference = 1", schema_name=store)
+        assert referenced[0][0] > 0
+        await compare_with_hikari(cache, bot)
+    finally:
+        await offline.stop_offline(bot)
+
+
+async def test_max_age_expires_old_messages(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgresql_module, "RETENTION_STEP", 40)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    old, recent = now - datetime.timedelta(days=30), now - datetime.timedelta(minutes=5)
+    async with running_on(backend(store)) as (bot, cache, _):
+        stage = Stage(bot)
+        records = [stage.message_create(f"old {i}", author=i) for i in range(100)]
+        for record in records:
+            record[2]["timestamp"] = old.isoformat()
+        fresh = [stage.message_create(f"recent {i}", author=i) for i in range(5)]
+        for record in fresh:
+            record[2]["timestamp"] = recent.isoformat()
+        await stage.feed([*records, *fresh])
+        await cache.flush()
+    fresh_ids = {int(r[2]["id"]) for r in fresh}
+
+    rule = persist.Rule(message=persist.MessageRule(max_age=datetime.timedelta(days=1)))
+    async with persist.Cache(make_bot(), backend(store), rule=rule) as cache:
+        for _ in range(100):
+            await cache.flush()
+            ids = {int(m.id) async for m in cache.messages.all()}
+            if ids == fresh_ids:
+                break
+        assert {int(m.id) async for m in cache.messages.all()} == fresh_ids
+
+
+# -- schema --------------------------------------------------------------------------------------------
+
+
+async def test_schema_version_is_recorded_and_a_newer_one_is_refused(store: str) -> None:
+    store_backend = backend(store)
+    await store_backend.open()
+    try:
+        assert await store_backend.schema_version() == schema.SCHEMA_VERSION
+    finally:
+        await store_backend.close()
+    await sql(
+        "UPDATE meta SET value = $1 WHERE key = 'schema_version'", str(schema.SCHEMA_VERSION + 1), schema_name=store
+    )
+    with pytest.raises(persist.SchemaError, match="newer hikari-persist"):
+        await backend(store).open()
+
+
+async def test_another_applications_tables_are_refused(store: str) -> None:
+    await sql(f'CREATE SCHEMA "{store}"')
+    await sql("CREATE TABLE guilds (id BIGINT PRIMARY KEY)", schema_name=store)
+    with pytest.raises(persist.SchemaError, match="not hikari-persist's"):
+        await backend(store).open()
+    assert [r[0] for r in await sql("SELECT COUNT(*) FROM guilds", schema_name=store)] == [0]
+
+
+async def test_an_older_store_is_migrated(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_backend = backend(store)
+    await store_backend.open()
+    await store_backend.close()
+    migration = schema.Migration(
+        schema.SCHEMA_VERSION + 1,
+        ("ALTER TABLE guilds ADD COLUMN IF NOT EXISTS extra INTEGER",),
+        postgresql=("ALTER TABLE guilds ADD COLUMN IF NOT EXISTS extra BIGINT",),
+    )
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", migration.version)
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, migration))
+    store_backend = backend(store)
+    await store_backend.open()
+    try:
+        assert await store_backend.schema_version() == migration.version
+        assert await store_backend.scalar("SELECT COUNT(extra) FROM guilds") == 0
+    finally:
+        await store_backend.close()
+
+
+# -- opening and failing -------------------------------------------------------------------------------
+
+
+def _with(**changes: typing.Any) -> str:
+    parts = urllib.parse.urlsplit(POSTGRESQL_URL)
+    user = changes.get("user", parts.username or "postgres")
+    password = changes.get("password")
+    host = parts.hostname or "127.0.0.1"
+    port = changes.get("port", parts.port or 5432)
+    database = changes.get("database", parts.path.lstrip("/"))
+    credentials = f"{user}:{password}" if password else user
+    return urllib.parse.urlunsplit((parts.scheme, f"{credentials}@{host}:{port}", f"/{database}", "", ""))
+
+
+@pytest.mark.parametrize(
+    ("dsn", "message"),
+    [
+        pytest.param(_with(port=1, password="s3cret-pw"), "connection refused", id="refused"),
+        pytest.param(_with(database="no_such_database_here"), "database does not exist", id="database"),
+        pytest.param(_with(user="no_such_user_here", password="s3cret-pw"), "refused the credentials", id="user"),
+        pytest.param("postgresql://127.0.0.1:notaport/test", "invalid DSN", id="dsn"),
+    ],
+)
+async def test_open_errors_are_backend_errors_naming_the_server(store: str, dsn: str, message: str) -> None:
+    store_backend = PostgreSQLBackend(dsn, schema=store)
+    with pytest.raises(persist.BackendError, match=message) as caught:
+        await store_backend.open()
+    assert "s3cret-pw" not in str(caught.value)
+    assert store_backend.name in str(caught.value)
+    assert not store_backend.is_open
+    await store_backend.close()
+
+
+async def test_a_cache_on_an_unreachable_server_does_not_open(store: str) -> None:
+    cache = persist.Cache(make_bot(), PostgreSQLBackend(_with(port=1), schema=store))
+    with pytest.raises(persist.BackendError, match="connection refused"):
+        await cache.open()
+
+
+# -- a lost connection ---------------------------------------------------------------------------------
+
+
+async def test_a_batch_written_after_the_connection_dropped_is_retried_without_loss(
+    store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_on(backend(store)) as (bot, cache, world):
+        terminated = await sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            f"hikari-persist writer {store}",
+        )
+        assert [tuple(r) for r in terminated] == [(True,)]
+        records = [world.message_create(f"after the drop {i}", author=i) for i in range(20)]
+        records += [world.member_update(i, f"nick {i}") for i in range(len(world.members))]
+        await world.feed(records)
+        await cache.flush()
+        await compare_with_hikari(cache, bot)
+        assert {m.content async for m in cache.messages.where(content=persist.startswith("after the drop"))} == {
+            f"after the drop {i}" for i in range(20)
+        }
+    assert any("failed; retrying" in r.getMessage() for r in caplog.records), "the lost connection failed a batch"
