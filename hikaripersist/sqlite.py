@@ -455,6 +455,12 @@ def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
 
     db.execute("BEGIN IMMEDIATE")
     try:
+        # Another process (a shard of the same bot) may have created the schema while this one
+        # waited for the write lock: decide on what the file holds now.
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            msg = f"{name} belongs to another application (its tables are not hikari-persist's); refusing to touch it"
+            raise SchemaError(msg)
         if not tables:
             for statement in schema.create_statements():
                 db.execute(statement)
