@@ -49,6 +49,7 @@ __all__: typing.Sequence[str] = (
     "MessageInsertEvent",
     "MessageRemoveEvent",
     "MessageRule",
+    "MySQLBackend",
     "PersistChannelUpdateEvent",
     "PersistEmojiUpdateEvent",
     "PersistEvent",
@@ -172,6 +173,7 @@ from hikaripersist.filters import (
 )
 from hikaripersist.iterator import CacheIterator, CacheIteratorStep
 from hikaripersist.jsonfile import JSONBackend
+from hikaripersist.mysql import MySQLBackend
 from hikaripersist.postgresql import PostgreSQLBackend
 from hikaripersist.readonly import ReadOnlyCache
 from hikaripersist.rules import (

@@ -75,7 +75,8 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
         (a JSON file when it ends in ``.json``, otherwise SQLite), or a PostgreSQL DSN
         ``postgresql://user:password@host:5432/database`` (libpq parameters such as ``sslmode``
         pass through; ``?schema=name`` picks the PostgreSQL schema, ``pool_size=n`` the reader
-        pool).
+        pool), or a MySQL/MariaDB URL ``mysql://user:password@host:3306/database`` (also
+        ``mariadb://``; ``?pool_size=n``).
 
     Returns
     -------
@@ -116,9 +117,12 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
         return JSONBackend(pathlib.Path(path)) if scheme == "json" else SQLiteBackend(pathlib.Path(path))
     if scheme in {"postgresql", "postgres"}:
         return _postgresql(parsed)
+    if scheme in {"mysql", "mariadb"}:
+        return _mysql(parsed)
     msg = (
         f"no hikari-persist backend for {scheme}:// URLs"
-        " (this version provides: sqlite:///path, json:///path.json, postgresql://... or a file path)"
+        " (this version provides: sqlite:///path, json:///path.json, postgresql://..., mysql://..."
+        " or a file path)"
     )
     raise ValueError(msg)
 
@@ -283,3 +287,17 @@ class CacheConfig:
             A new cache; it opens with the bot (on `hikari.StartingEvent`).
         """
         return Cache(bot, self.create_backend(), rule=self.rule, max_pending=self.max_pending)
+
+
+def _mysql(parsed: urllib.parse.SplitResult) -> Backend:
+    from hikaripersist.mysql import MySQLBackend
+
+    query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+    options: dict[str, typing.Any] = {}
+    if "pool_size" in query:
+        try:
+            options["pool_size"] = int(query["pool_size"])
+        except ValueError:
+            msg = f"pool_size must be an integer, got {query['pool_size']!r}"
+            raise ValueError(msg) from None
+    return MySQLBackend(urllib.parse.urlunsplit(parsed._replace(query="")), **options)

@@ -156,3 +156,13 @@ def test_postgresql_urls_keep_libpq_parameters_and_take_ours() -> None:
     assert isinstance(persist.backend_from_url("postgres://127.0.0.1/test"), persist.PostgreSQLBackend)
     with pytest.raises(ValueError, match="pool_size must be an integer"):
         persist.backend_from_url("postgresql://127.0.0.1/test?pool_size=many")
+
+
+def test_mysql_and_mariadb_urls() -> None:
+    backend = persist.backend_from_url("mysql://bot:secret@db.internal:3307/bots?pool_size=4")
+    assert isinstance(backend, persist.MySQLBackend)
+    assert "secret" not in repr(backend)
+    assert "secret" not in backend.name
+    assert isinstance(persist.backend_from_url("mariadb://127.0.0.1/test"), persist.MySQLBackend)
+    with pytest.raises(ValueError, match="pool_size must be an integer"):
+        persist.backend_from_url("mysql://127.0.0.1/test?pool_size=x")

@@ -22,14 +22,24 @@ the entities.
 from __future__ import annotations
 
 __all__: typing.Sequence[str] = (
+    "MYSQL_COLLATION",
+    "MYSQL_TOUCHED_TABLE",
+    "MYSQL_TRACK_VARIABLE",
     "TOUCHED_TABLE",
     "TRACK_SETTING",
+    "JSONBlock",
+    "MySQLTranslation",
     "TrackedSpec",
     "Translation",
+    "mysql_indexes",
+    "mysql_schema",
+    "mysql_tracking",
     "postgresql_functions",
     "postgresql_schema",
     "postgresql_tracking",
     "quote_identifier",
+    "render_mysql",
+    "to_mysql",
     "to_postgresql",
 )
 
@@ -38,6 +48,9 @@ import re
 import typing
 
 from hikaripersist._internal import schema
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class TrackedSpec(typing.Protocol):
@@ -256,4 +269,337 @@ def postgresql_tracking(schema_name: str, specs: typing.Mapping[str, TrackedSpec
             f" WHEN (strpos(COALESCE(current_setting('{TRACK_SETTING}', true), ''), ',{kind},') > 0)"
             f" EXECUTE FUNCTION {s}.{name}()"
         )
+    return statements
+
+
+# --- MySQL / MariaDB ------------------------------------------------------------------------------
+
+MYSQL_COLLATION: typing.Final[str] = "utf8mb4_bin"
+"""Text compares by code point, like SQLite (a binary collation of UTF-8)."""
+
+MYSQL_TRACK_VARIABLE: typing.Final[str] = "@persist_track"
+"""The writer connection's user variable naming the tracked kinds (``,members,users,``)."""
+
+# A text column in a key or an index needs a bounded length (3072 bytes per key, 4 per character).
+_MYSQL_KEY_TEXT: typing.Final[str] = f"VARCHAR(700) COLLATE {MYSQL_COLLATION}"
+_MYSQL_TEXT: typing.Final[str] = f"LONGTEXT COLLATE {MYSQL_COLLATION}"
+_MYSQL_TABLE_OPTIONS: typing.Final[str] = f"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={MYSQL_COLLATION}"
+_MYSQL_RESERVED_COLUMNS: typing.Final[frozenset[str]] = frozenset(("key",))
+_MYSQL_KEY_WORD: typing.Final = re.compile(r"(?<!PRIMARY )(?<!DUPLICATE )(?<![\w.`])key\b(?!`)")
+_JSON_EACH: typing.Final = re.compile(r"EXISTS \(SELECT 1 FROM json_each\(([\w.]+), \?\) WHERE ")
+_JSON_TYPE: typing.Final = re.compile(r"\bjson_type\(([\w.]+), \?\)")
+_JSON_PATH: typing.Final = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_CONFLICT_UPDATE: typing.Final = re.compile(r"\s*ON CONFLICT \([^)]*\) DO UPDATE SET\s+")
+_CONFLICT_NOTHING: typing.Final = re.compile(r"\s*ON CONFLICT(?: \([^)]*\))? DO NOTHING")
+_ALIASED_DELETE: typing.Final = re.compile(r"^\s*DELETE FROM (\w+) AS (\w+) ")
+_EXCLUDED: typing.Final = re.compile(r"\bexcluded\.(\w+)")
+_OPERAND: str = r"(?:'(?:[^']|'')*'|[\w.?]+)"
+_MYSQL_IS_NOT: typing.Final = re.compile(rf"({_OPERAND}) IS NOT (?!NULL\b)({_OPERAND})")
+_NUMERIC_JSON: typing.Final[str] = "'INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL'"
+
+
+class JSONBlock(typing.NamedTuple):
+    """A ``json_each`` filter of a MySQL statement: rendered per execution (its path must be a literal)."""
+
+    data: str
+    """The JSON column."""
+    path: int
+    """Index of the path among the statement's arguments (it is inlined, not bound)."""
+    condition: tuple[int, ...]
+    """Indexes of the arguments the condition on the values compares with."""
+    text: bool
+    """Whether the condition matches text (``instr``): numbers are compared as their text too."""
+
+
+class MySQLTranslation(typing.NamedTuple):
+    """A statement translated for MySQL/MariaDB (``%s`` placeholders; ``%`` escaped)."""
+
+    sql: str
+    names: tuple[str, ...] | None
+    """For ``:name`` placeholders: the name of each ``%s`` in order; ``None`` for ``?`` ones."""
+    json: tuple[JSONBlock, ...] = ()
+    """The ``json_each`` filters, whose paths [`render_mysql`][] inlines."""
+
+
+def _closing(sql: str, start: int) -> int:
+    """Index of the parenthesis closing the one open before ``start``."""
+    depth = 1
+    quoted = False
+    for index in range(start, len(sql)):
+        char = sql[index]
+        if char == "'":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    msg = f"unbalanced parentheses: {sql}"
+    raise ValueError(msg)
+
+
+def _mysql_json(sql: str) -> tuple[str, tuple[JSONBlock, ...]]:
+    """Mark the ``json_each`` filters (rendered per execution) and rewrite ``json_type``."""
+    blocks: list[JSONBlock] = []
+    out: list[str] = []
+    position = 0
+    while found := _JSON_EACH.search(sql, position):
+        close = _closing(sql, found.end())
+        condition = sql[found.end() : close]
+        condition = condition.replace(" AND key IS NOT 'u'", "").replace("key IS NOT 'u' AND ", "")
+        before = sql[: found.start()]
+        first = before.count("?")
+        n = len(blocks)
+        blocks.append(
+            JSONBlock(
+                found.group(1),
+                first,
+                tuple(range(first + 1, first + 1 + condition.count("?"))),
+                "instr(value" in condition,
+            )
+        )
+        condition = re.sub(r"\bvalue\b", f"\x00V{n}\x00", condition)
+        out.append(sql[position : found.start()])
+        out.append(f"EXISTS (SELECT 1 FROM \x00J{n}\x00 WHERE \x00U{n}\x00 AND {condition})")
+        position = close + 1
+    out.append(sql[position:])
+    text = "".join(out)
+    text = _JSON_TYPE.sub(r"LOWER(JSON_TYPE(JSON_EXTRACT(\1, ?)))", text)
+    return text, tuple(blocks)
+
+
+def _mysql_code(code: str) -> str:
+    code = _MYSQL_IS_NOT.sub(r"NOT (\1 <=> \2)", code)
+    code = _MAIN.sub("", code)
+    code = _MYSQL_KEY_WORD.sub("`key`", code)
+    code = code.replace("%", "%%")
+    return _TOUCHED_KEY.sub(
+        lambda m: m.group(0) if m.group(1) == "code" else f"r.{m.group(1)} = CAST(t.k1 AS SIGNED)", code
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def to_mysql(sql: str) -> MySQLTranslation:
+    """Translate one SQLite statement of the store to MySQL/MariaDB (cached per statement text).
+
+    * ``?`` and ``:name`` placeholders become ``%s`` (named ones repeated per use);
+    * ``INSERT OR REPLACE`` and ``ON CONFLICT (...) DO UPDATE SET x = excluded.x`` become
+      ``INSERT ... ON DUPLICATE KEY UPDATE x = VALUES(x)`` (every table has only its primary key
+      as unique key); ``ON CONFLICT DO NOTHING`` becomes ``INSERT IGNORE``;
+    * ``a IS NOT b`` becomes ``NOT (a <=> b)``; the column ``key`` is quoted;
+    * ``json_each`` filters become ``JSON_TABLE`` over the path (inlined per execution by
+      [`render_mysql`][]), ``json_type(data, ?)`` a ``JSON_TYPE`` of ``JSON_EXTRACT``.
+    """
+    suffix = ""
+    replaced = _REPLACE.match(sql)
+    if replaced:
+        table, listed = replaced.group(1), [c.strip() for c in replaced.group(2).split(",")]
+        keys = _PRIMARY_KEYS[table]
+        updates = ", ".join(f"{c} = VALUES({c})" for c in listed if c not in keys) or f"{keys[0]} = {keys[0]}"
+        suffix = f" ON DUPLICATE KEY UPDATE {updates}"
+        sql = f"INSERT INTO {table} ({replaced.group(2)})" + sql[replaced.end() :]
+    conflict = _CONFLICT_UPDATE.search(sql)
+    if conflict:
+        head, tail = sql[: conflict.start()], sql[conflict.end() :]
+        sql = head + " ON DUPLICATE KEY UPDATE " + _EXCLUDED.sub(r"VALUES(\1)", tail)
+    nothing = _CONFLICT_NOTHING.search(sql)
+    if nothing:
+        sql = sql[: nothing.start()] + sql[nothing.end() :]
+        sql = re.sub(r"^\s*INSERT INTO", "INSERT IGNORE INTO", sql)
+    # MariaDB takes a single-table DELETE's alias only in the multiple-table form.
+    sql = _ALIASED_DELETE.sub(r"DELETE \2 FROM \1 AS \2 ", sql)
+    sql, blocks = _mysql_json(sql)
+    parts = _LITERAL.split(sql)
+    names: list[str] = []
+    positional = 0
+    out: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        nonlocal positional
+        if match.group(1) is None:
+            positional += 1
+        else:
+            names.append(match.group(1))
+        return "%s"
+
+    for index, part in enumerate(parts):
+        if index % 2:
+            out.append(part.replace("%", "%%"))  # a literal
+        else:
+            out.append(_PLACEHOLDER.sub(placeholder, _mysql_code(part)))
+    text = "".join(out) + suffix
+    if names and positional:
+        msg = f"a statement mixes ? and :name placeholders: {sql}"
+        raise ValueError(msg)
+    return MySQLTranslation(text, tuple(names) if names else None, blocks)
+
+
+def _json_value(expression: str, kind: str) -> str:
+    """SQL for a ``json_each`` value (JSON) as SQLite would compare it with a number or text."""
+    if kind == "number":
+        return (
+            f"(CASE WHEN JSON_TYPE({expression}) IN ({_NUMERIC_JSON})"
+            f" THEN CAST(JSON_UNQUOTE({expression}) AS DECIMAL(65, 20))"
+            f" WHEN JSON_TYPE({expression}) = 'BOOLEAN' THEN (JSON_UNQUOTE({expression}) = 'true') END)"
+        )
+    types = f"'STRING', {_NUMERIC_JSON}" if kind == "text" else "'STRING'"
+    return (
+        f"(CASE WHEN JSON_TYPE({expression}) IN ({types})"
+        f" THEN CONVERT(JSON_UNQUOTE({expression}) USING utf8mb4) END COLLATE {MYSQL_COLLATION})"
+    )
+
+
+def render_mysql(translation: MySQLTranslation, arguments: Sequence[typing.Any]) -> tuple[str, Sequence[typing.Any]]:
+    """The statement to run with ``arguments``: the ``json_each`` paths inlined as literals."""
+    if not translation.json:
+        return translation.sql, arguments
+    sql = translation.sql
+    inlined: set[int] = set()
+    for n, block in enumerate(translation.json):
+        path = arguments[block.path]
+        if not isinstance(path, str) or not _JSON_PATH.match(path):
+            msg = f"not a JSON path of a field: {path!r}"
+            raise ValueError(msg)
+        inlined.add(block.path)
+        compared = [arguments[i] for i in block.condition]
+        kind = "text" if block.text else ("string" if any(isinstance(v, str) for v in compared) else "number")
+        alias = f"je{n}"
+        table = (
+            f"JSON_TABLE({block.data}, '{path}' COLUMNS (v JSON PATH '$',"
+            " NESTED PATH '$[*]' COLUMNS (e JSON PATH '$'), NESTED PATH '$.*' COLUMNS (o JSON PATH '$'))) AS"
+            f" {alias}"
+        )
+        value = _json_value(f"COALESCE({alias}.e, {alias}.o, {alias}.v)", kind)
+        # UNDEFINED is stored as {"u": 0}: never a match.
+        undefined = f"NOT ({alias}.o IS NOT NULL AND JSON_CONTAINS_PATH({alias}.v, 'one', '$.u'))"
+        sql = (
+            sql.replace(f"\x00J{n}\x00", table.replace("%", "%%"))
+            .replace(f"\x00V{n}\x00", value)
+            .replace(f"\x00U{n}\x00", undefined)
+        )
+    return sql, [a for i, a in enumerate(arguments) if i not in inlined]
+
+
+def _split_columns(definition: str) -> list[str]:
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
+    for char in definition:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def _mysql_identifier(name: str) -> str:
+    return f"`{name}`" if name in _MYSQL_RESERVED_COLUMNS else name
+
+
+def _mysql_table(name: str, definition: str, keyed: set[str]) -> str:
+    columns: list[str] = []
+    # The indexes are created with the table (one statement: DDL is slow on MySQL).
+    indexes = [f"INDEX {ix} ({cols})" for ix, table, cols in mysql_indexes() if table == name]
+    for column in _split_columns(definition):
+        if column.startswith("PRIMARY KEY"):
+            inner = column[column.index("(") + 1 : column.rindex(")")]
+            listed = ", ".join(_mysql_identifier(c.strip()) for c in inner.split(","))
+            columns.append(f"PRIMARY KEY ({listed})")
+            continue
+        words = column.split()
+        col, rest = words[0], " ".join(words[1:])
+        text = f" {rest} "
+        key_text = col in keyed or "PRIMARY KEY" in rest
+        text = re.sub(r" INTEGER ", " BIGINT ", text)
+        text = re.sub(r" TEXT ", f" {_MYSQL_KEY_TEXT if key_text else _MYSQL_TEXT} ", text)
+        text = re.sub(r" BLOB ", f" {_MYSQL_TEXT} ", text)
+        columns.append(f"{_mysql_identifier(col)} {text.strip()}")
+    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join([*columns, *indexes])}) {_MYSQL_TABLE_OPTIONS}"
+
+
+def mysql_indexes() -> list[tuple[str, str, str]]:
+    """(index, table, columns) of the current schema; partial indexes become plain ones."""
+    return [*schema.INDEXES, *((ix, table, cols) for ix, table, cols, _ in schema.PARTIAL_INDEXES)]
+
+
+def mysql_schema() -> list[str]:
+    """DDL creating the current schema's tables with their indexes, and its views.
+
+    Indexes added to an existing table later are created separately (see [`mysql_indexes`][]).
+    """
+    keyed: dict[str, set[str]] = {}
+    for _, table, cols in mysql_indexes():
+        keyed.setdefault(table, set()).update(c.strip() for c in cols.split(","))
+    for table, keys in _PRIMARY_KEYS.items():
+        keyed.setdefault(table, set()).update(keys)
+    statements = [_mysql_table(name, cols, keyed.get(name, set())) for name, cols in schema.TABLES.items()]
+    statements.append(MYSQL_TOUCHED_TABLE)
+    statements += [
+        f"CREATE OR REPLACE VIEW {name} AS {to_mysql(query).sql.replace('%%', '%')}"
+        for name, query in schema.VIEWS.items()
+    ]
+    return statements
+
+
+MYSQL_TOUCHED_TABLE: typing.Final[str] = (
+    "CREATE TABLE IF NOT EXISTS persist_touched (rowid BIGINT NOT NULL AUTO_INCREMENT,"
+    " kind VARCHAR(32) NOT NULL, k1 VARCHAR(255) NOT NULL, k2 BIGINT NOT NULL, visible INTEGER NOT NULL,"
+    f" data {_MYSQL_TEXT}, guild_id BIGINT, channel_id BIGINT, PRIMARY KEY (kind, k1, k2), UNIQUE KEY (rowid))"
+    f" {_MYSQL_TABLE_OPTIONS}"
+)
+"""MySQL's change log: a table of the store, empty between batches (writers take turns)."""
+
+
+def mysql_tracking(specs: typing.Mapping[str, TrackedSpec]) -> list[str]:
+    """Triggers noting a row's state before a batch's event first touches it, per kind.
+
+    Each ``CREATE TRIGGER`` follows a ``DROP TRIGGER`` of the same trigger (run it when the trigger
+    exists: MySQL has no ``CREATE OR REPLACE TRIGGER``).
+
+    They live with the tables and do nothing unless the writer's connection names the kind in
+    ``@persist_track`` (MySQL has no transaction-local settings; the writer clears it after each
+    batch).
+    """
+    statements: list[str] = []
+    columns = "INSERT IGNORE INTO persist_touched (kind, k1, k2, visible, data, guild_id, channel_id)"
+    for kind, spec in sorted(specs.items()):
+        a = spec.keys[0]
+        b = spec.keys[1] if len(spec.keys) > 1 else None
+        gate = f"{MYSQL_TRACK_VARIABLE} LIKE '%,{kind},%'"
+
+        def image(row: str, *, joined: bool, spec: TrackedSpec = spec, a: str = a) -> str:
+            visible = f"({spec.visible.format(r=row)})"
+            if joined:
+                visible = f"CASE WHEN {row}.{a} IS NULL THEN 0 ELSE {visible} END"
+            guild = f"{row}.{spec.guild}" if spec.guild else "NULL"
+            channel = f"{row}.{spec.channel}" if spec.channel else "NULL"
+            return f"{visible}, {row}.data, {guild}, {channel}"
+
+        join = f"r.{a} = NEW.{a}" + (f" AND r.{b} = NEW.{b}" if b else "")
+        watched = " OR ".join(f"NOT (OLD.{c.strip()} <=> NEW.{c.strip()})" for c in spec.watched.split(","))
+        old = f"{columns} VALUES ('{kind}', OLD.{a}, {f'OLD.{b}' if b else '0'}, {image('OLD', joined=False)});"
+        name = f"persist_track_{kind}"
+        bodies = {
+            "insert": (
+                "INSERT",
+                f"IF {gate} THEN {columns} SELECT '{kind}', NEW.{a}, {f'NEW.{b}' if b else '0'},"
+                f" {image('r', joined=True)} FROM (SELECT 1) AS d LEFT JOIN {spec.table} r ON {join}; END IF;",
+            ),
+            "update": ("UPDATE", f"IF {gate} AND ({watched}) THEN {old} END IF;"),
+            "delete": ("DELETE", f"IF {gate} THEN {old} END IF;"),
+        }
+        for suffix, (event, body) in bodies.items():
+            statements.append(f"DROP TRIGGER {name}_{suffix}")
+            statements.append(
+                f"CREATE TRIGGER {name}_{suffix} BEFORE {event} ON {spec.table} FOR EACH ROW BEGIN {body} END"
+            )
     return statements
