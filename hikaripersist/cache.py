@@ -158,6 +158,7 @@ class Cache(CacheView):
         "_rows_written",
         "_rule",
         "_space",
+        "_started_shards",
         "_submitted",
         "_subscribed",
         "_urgent",
@@ -194,6 +195,10 @@ class Cache(CacheView):
         self._rows_written = 0
         self._retain_queued = False
         self._subscribed: set[type[hikari.Event]] = set()
+        # Shards that delivered a READY since the bot started (their later sessions keep hikari's cache);
+        # None until this cache sees the bot start: attached to a running bot, whose cache may already
+        # hold the shards' state, it keeps hikari's semantics for every READY.
+        self._started_shards: set[int] | None = None
         # (event type, callback) -> the wrappers subscribed for it, newest last.
         self._confirm_wrappers: dict[tuple[type[hikari.Event], typing.Any], list[typing.Any]] = {}
 
@@ -231,6 +236,9 @@ class Cache(CacheView):
     # --- lifetime -----------------------------------------------------------------------------
 
     async def _on_starting(self, _: hikari.StartingEvent) -> None:
+        # hikari empties its cache when the bot closes, so it starts empty: each shard's next READY
+        # begins anew (see `_on_event`).
+        self._started_shards = set()
         try:
             await self.open()
         except Exception as exc:
@@ -369,6 +377,19 @@ class Cache(CacheView):
         if event is self._last_event or isinstance(event, _NEVER_CONFIRMED):
             return
         self._last_event = event
+        started = self._started_shards
+        if isinstance(event, hikari.ShardReadyEvent) and started is not None and event.shard.id not in started:
+            # The shard's first session since the bot started: hikari's cache is empty but the store
+            # may hold older state. Queued before the READY so that its confirmation comes after.
+            started.add(event.shard.id)
+            self._enqueue(
+                ops.SessionOp(
+                    app=typing.cast("hikari.RESTAware", self._bot),
+                    shard_id=event.shard.id,
+                    shard_count=event.shard.shard_count,
+                    guild_ids=tuple(int(guild_id) for guild_id in event.unavailable_guilds),
+                )
+            )
         if type(event) not in _STORED_EVENT_TYPES and not self._confirmation_wanted(type(event)):
             # Subscribed only so that someone's Confirmed[...] fires; nobody on this bot wants it.
             return

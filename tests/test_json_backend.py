@@ -429,8 +429,10 @@ async def test_file_of_an_older_schema_is_migrated(tmp_path: pathlib.Path, caplo
     created = {row["id"]: row["created_at"] for row in document["tables"]["messages"]}
     assert created
 
-    # The same store as the first release wrote it: schema 1, without the columns version 2 added.
+    # The same store as the first release wrote it: schema 1, without the columns version 2 added
+    # and the table version 3 added.
     document["schema_version"] = 1
+    del document["tables"]["fresh_guilds"]
     for row in document["tables"]["messages"]:
         del row["created_at"]
     for row in document["tables"]["invites"]:
@@ -495,7 +497,8 @@ async def test_queries_with_filters_answer_as_with_sqlite(tmp_path: pathlib.Path
 
 
 async def _rows(backend: persist.Backend, table: str) -> list[typing.Any]:
-    return [row async for chunk in backend.fetch(f"SELECT * FROM {table} ORDER BY 1, 2") for row in chunk]
+    order = "1" if len(schema.TABLES[table].split(",")) == 1 else "1, 2"  # fresh_guilds has one column
+    return [row async for chunk in backend.fetch(f"SELECT * FROM {table} ORDER BY {order}") for row in chunk]
 
 
 async def test_store_equals_the_sqlite_store_row_for_row_after_reloading(tmp_path: pathlib.Path) -> None:

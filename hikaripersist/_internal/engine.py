@@ -494,6 +494,7 @@ class Engine:
             ops.StoreOp: self._on_store,
             ops.ClearOp: self._on_clear,
             ops.RetainOp: self._on_retain,
+            ops.SessionOp: self._on_session,
             ops.PruneOp: self._on_prune,
         }
 
@@ -720,6 +721,34 @@ class Engine:
     def _on_ready(self, event: hikari.ShardReadyEvent) -> None:
         self._set_me(event.my_user)
 
+    def _on_session(self, op: ops.SessionOp) -> None:
+        """A shard's first READY since the bot started: drop its guilds READY leaves out, mark the rest.
+
+        hikari starts every process with an empty cache, so its GUILD_CREATE never has to undo state
+        older than the session; our store outlives restarts. READY lists every guild of the shard:
+        those of its stored guilds it leaves out were left or deleted while the bot was away, and
+        the first GUILD_CREATE of each listed guild is its complete state (see `_on_guild_create`).
+        Guilds of other shards, maybe written by other processes, are left to their own shard's
+        READY. Later READYs of the same process (and RESUMED) keep hikari's semantics: its cache
+        still holds what it had, and the store must answer like it.
+        """
+        listed_ids = set(op.guild_ids)
+        shard_id, shard_count = op.shard_id, max(op.shard_count, 1)
+        stored = " UNION ".join(
+            ["SELECT id AS guild_id FROM guilds", "SELECT guild_id FROM fresh_guilds"]
+            + [f"SELECT guild_id FROM {t}" for t in _GUILD_SCOPED_TABLES]
+        )
+        for (guild_id,) in self._db.execute(f"SELECT guild_id FROM ({stored}) AS s").fetchall():
+            # Shard of a guild: Discord's `(guild_id >> 22) % shard_count`.
+            if guild_id is not None and (guild_id >> 22) % shard_count == shard_id and guild_id not in listed_ids:
+                # Exactly a guild leave, so the change reports are a leave's too.
+                self.remove_guild(guild_id)
+        rule = self._rule
+        self._db.executemany(
+            "INSERT OR REPLACE INTO fresh_guilds (guild_id) VALUES (?)",
+            [(guild_id,) for guild_id in sorted(listed_ids) if rule is None or rule.allows_guild_id(guild_id)],
+        )
+
     def _on_own_user_update(self, event: hikari.OwnUserUpdateEvent) -> None:
         self._set_me(event.user)
 
@@ -731,10 +760,11 @@ class Engine:
 
     # --- guilds -----------------------------------------------------------------------------
 
-    def _update_guild(self, guild: hikari.GatewayGuild) -> None:
+    def _update_guild(self, guild: hikari.GatewayGuild, *, complete: bool = False) -> None:
         if not self._allowed("guild", guild):
             return
-        raw = self._scalar("SELECT data FROM guilds WHERE id = ?", (int(guild.id),))
+        # A session's first GUILD_CREATE (`complete`) finds what a fresh hikari finds: no guild yet.
+        raw = None if complete else self._scalar("SELECT data FROM guilds WHERE id = ?", (int(guild.id),))
         if raw is not None:
             # hikari keeps these from the first GUILD_CREATE: GUILD_UPDATE does not carry them.
             cached = self._codec.loads(raw, None)
@@ -753,30 +783,37 @@ class Engine:
         guild_id = int(event.guild.id)
         if self._rule is not None and not self._rule.allows_guild_id(guild_id):
             return
-        self._update_guild(event.guild)
-        if event.channels:
+        # hikari skips the kinds a GUILD_CREATE sends empty, which within one process only keeps what
+        # it already had. The first GUILD_CREATE after its shard's first READY of the process
+        # (`_on_session`) is the guild's complete state, and what we stored may predate it: replace all.
+        fresh = self._scalar("SELECT 1 FROM fresh_guilds WHERE guild_id = ?", (guild_id,)) is not None
+        if fresh:
+            self._db.execute("DELETE FROM fresh_guilds WHERE guild_id = ?", (guild_id,))
+        self._update_guild(event.guild, complete=fresh)
+        if event.channels or fresh:
             self._clear_guild("channels", guild_id)
             self._set_channels(event.channels.values())
-        if event.emojis:
+        if event.emojis or fresh:
             self._clear_emojis_for_guild(guild_id)
             self._set_emojis(event.emojis.values())
-        if event.stickers:
+        if event.stickers or fresh:
             self._clear_stickers_for_guild(guild_id)
             self._set_stickers(event.stickers.values())
-        if event.roles:
+        if event.roles or fresh:
             self._clear_guild("roles", guild_id)
             self._set_roles(event.roles.values())
-        if event.members:
+        if event.members or fresh:
+            # Members it leaves out (large guilds) come back through member chunks, as in hikari.
             self._clear_members_for_guild(guild_id)
             self._set_members(guild_id, event.members.values())
-        if event.presences:
+        if event.presences or fresh:
             self._clear_presences_for_guild(guild_id)
             self._set_presences(event.presences.values())
-        if event.voice_states:
+        if event.voice_states or fresh:
             self._clear_voice_states_for_guild(guild_id)
             for voice_state in event.voice_states.values():
                 self._set_voice_state(voice_state)
-        if event.threads:
+        if event.threads or fresh:
             self._clear_guild("threads", guild_id)
             self._set_threads(event.threads.values())
 
@@ -804,6 +841,7 @@ class Engine:
     def remove_guild(self, guild_id: int) -> None:
         """Remove a guild and everything hikari drops with it (messages stay, as in hikari)."""
         self._db.execute("DELETE FROM guilds WHERE id = ?", (guild_id,))
+        self._db.execute("DELETE FROM fresh_guilds WHERE guild_id = ?", (guild_id,))
         self._clear_voice_states_for_guild(guild_id)
         self._clear_invites_for_guild(guild_id)
         self._clear_members_for_guild(guild_id)

@@ -6,7 +6,7 @@ events; they are never dispatched to listeners.
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("ClearOp", "InternalOp", "PruneOp", "RetainOp", "StoreOp")
+__all__: typing.Sequence[str] = ("ClearOp", "InternalOp", "PruneOp", "RetainOp", "SessionOp", "StoreOp")
 
 import typing
 
@@ -38,6 +38,20 @@ class ClearOp(InternalOp):
     """Remove every stored entity of the given kinds."""
 
     kinds: frozenset[str] = attrs.field()
+
+
+@attrs.define(kw_only=True, weakref_slot=False)
+class SessionOp(InternalOp):
+    """A shard's first session since the bot started: what is stored for its guilds may predate it.
+
+    Queued just before the shard's first ``READY`` of the process. hikari's own cache starts empty
+    then, while the store may hold state from before a restart (or from another process).
+    """
+
+    shard_id: int = attrs.field()
+    shard_count: int = attrs.field()
+    guild_ids: tuple[int, ...] = attrs.field()
+    """The guilds ``READY`` lists (all of the shard's guilds)."""
 
 
 @attrs.define(kw_only=True, weakref_slot=False)

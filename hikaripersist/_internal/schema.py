@@ -28,11 +28,12 @@ __all__: typing.Sequence[str] = (
 import datetime
 import typing
 
-SCHEMA_VERSION: typing.Final[int] = 2
+SCHEMA_VERSION: typing.Final[int] = 3
 """Current version of the schema written by this release."""
 
 # Version 1 was the first layout; version 2 added the `invites.expires_at` column and the
-# `messages.created_at` index. Both are kept so that files written by version 1 are migrated.
+# `messages.created_at` index; version 3 added the `fresh_guilds` table. Older layouts are kept so that files
+# written by earlier versions are loaded (JSON) and migrated.
 _TABLES_V1: typing.Final[dict[str, str]] = {
     "meta": "key TEXT PRIMARY KEY, value TEXT NOT NULL",
     "me": "id INTEGER PRIMARY KEY, data BLOB NOT NULL",
@@ -137,7 +138,7 @@ _INDEXES_V1: typing.Final[tuple[tuple[str, str, str], ...]] = (
     ("ix_channels_name", "channels", "name"),
 )
 
-TABLES: typing.Final[dict[str, str]] = {
+_TABLES_V2: typing.Final[dict[str, str]] = {
     **_TABLES_V1,
     "invites": (
         "code TEXT PRIMARY KEY, guild_id INTEGER, channel_id INTEGER, inviter_id INTEGER, inviter_gen INTEGER,"
@@ -151,6 +152,15 @@ TABLES: typing.Final[dict[str, str]] = {
         " has_member INTEGER NOT NULL DEFAULT 0, referenced_id INTEGER, mentions_known INTEGER NOT NULL DEFAULT 0,"
         " data BLOB NOT NULL"
     ),
+}
+
+TABLES: typing.Final[dict[str, str]] = {
+    **_TABLES_V2,
+    # Guilds listed by their shard's first READY since the bot started whose first GUILD_CREATE has
+    # not been applied yet: that GUILD_CREATE replaces everything stored for the guild, even the kinds
+    # it sends empty (the store outlived the session; see `Engine._on_session`). A table rather than
+    # memory, because a READY and its GUILD_CREATEs may land in different batches.
+    "fresh_guilds": "guild_id INTEGER PRIMARY KEY",
 }
 """Table name -> column definitions of the current schema."""
 
@@ -208,6 +218,12 @@ MIGRATIONS: typing.Final[tuple[Migration, ...]] = (
             "CREATE INDEX IF NOT EXISTS ix_messages_created ON messages (created_at)",
         ),
     ),
+    # Stores migrated from 2 have no marks: the next READY of each shard sets them.
+    Migration(
+        3,
+        ("CREATE TABLE IF NOT EXISTS fresh_guilds (guild_id INTEGER PRIMARY KEY)",),
+        postgresql=("CREATE TABLE IF NOT EXISTS fresh_guilds (guild_id BIGINT PRIMARY KEY)",),
+    ),
 )
 """Ordered migrations; each runs inside the transaction that records its version."""
 
@@ -223,8 +239,8 @@ VIEWS: typing.Final[dict[str, str]] = {
 
 
 def create_statements(version: int = SCHEMA_VERSION) -> list[str]:
-    """Return the DDL creating a fresh database at ``version`` (1 or the current one)."""
-    tables, indexes = (_TABLES_V1, _INDEXES_V1) if version == 1 else (TABLES, INDEXES)
+    """Return the DDL creating a fresh database at ``version`` (1, 2 or the current one)."""
+    tables, indexes = (_TABLES_V1, _INDEXES_V1) if version == 1 else (_TABLES_V2 if version == 2 else TABLES, INDEXES)
     statements = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in tables.items()]
     statements += [f"CREATE INDEX IF NOT EXISTS {ix} ON {table} ({cols})" for ix, table, cols in indexes]
     if version != 1:
