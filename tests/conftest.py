@@ -30,10 +30,18 @@ def make_bot(*, hikari_cache: bool = True) -> hikari.GatewayBot:
 
 @functools.cache
 def session(
-    seed: int = 0, guilds: int = 3, members: tuple[int, ...] = (2000, 800, 150), churn: float = 1.0
+    seed: int = 0,
+    guilds: int = 3,
+    members: tuple[int, ...] = (2000, 800, 150),
+    churn: float = 1.0,
+    messages_per_channel: int = 20,
 ) -> tuple[GatewayRecord, ...]:
     """A recorded gateway session (generated once per parameter set and shared between tests)."""
-    return tuple(gateway_session.generate_session(seed=seed, guilds=guilds, members=members, churn=churn))
+    return tuple(
+        gateway_session.generate_session(
+            seed=seed, guilds=guilds, members=members, churn=churn, messages_per_channel=messages_per_channel
+        )
+    )
 
 
 @pytest.fixture

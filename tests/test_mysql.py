@@ -145,7 +145,8 @@ async def filled() -> AsyncIterator[tuple[hikari.GatewayBot, persist.Cache]]:
     bot = make_bot()
     try:
         async with persist.Cache(bot, backend(name)) as cache:
-            await offline.replay(bot, session(seed=5))
+            # Smaller than the SQLite run: every statement is a round trip to the server.
+            await offline.replay(bot, session(seed=5, members=(400, 120, 30), messages_per_channel=6))
             await cache.flush()
             yield bot, cache
     finally:
