@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import typing
+import uuid
 
 import hikari
 import pytest
 
 import hikaripersist as persist
 from hikaripersist._internal import gateway_session, offline
+from tests.services import POSTGRESQL_URL, require_service
 
 if typing.TYPE_CHECKING:
     import pathlib
@@ -60,3 +63,17 @@ async def cache(bot: hikari.GatewayBot, db_path: pathlib.Path) -> AsyncIterator[
     cache = persist.Cache(bot, persist.SQLiteBackend(db_path))
     async with cache:
         yield cache
+
+
+@pytest.fixture
+async def postgresql_schema() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema name on the test server; the schema is dropped after the test."""
+    url = require_service(POSTGRESQL_URL)
+    name = f"persist_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    asyncpg: typing.Any = importlib.import_module("asyncpg")  # ships no type information
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        await connection.close()

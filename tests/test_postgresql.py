@@ -10,7 +10,6 @@ import datetime
 import importlib
 import typing
 import urllib.parse
-import uuid
 
 import hikari
 import pytest
@@ -21,7 +20,7 @@ from hikaripersist._internal import gateway_session, offline, schema
 from hikaripersist.postgresql import PostgreSQLBackend
 from tests.conftest import make_bot, session
 from tests.reference import compare_with_hikari
-from tests.services import POSTGRESQL_URL, require_service
+from tests.services import POSTGRESQL_URL
 from tests.test_change_events import KIND_EVENTS, ChangeLog, Stage, steps_for
 from tests.test_retention import reply
 from tests.test_writer import BASE, running
@@ -30,8 +29,6 @@ from tests.test_writer import BASE, running
 asyncpg: typing.Any = importlib.import_module("asyncpg")
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from tests.test_writer import Running
 
 Payload = dict[str, typing.Any]
@@ -39,16 +36,9 @@ Record = tuple[str, int, Payload]
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[str]:
-    """A fresh schema name; the schema is dropped after the test."""
-    url = require_service(POSTGRESQL_URL)
-    name = f"persist_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await connection.close()
+def store(postgresql_schema: str) -> str:
+    """A fresh schema name (see the ``postgresql_schema`` fixture)."""
+    return postgresql_schema
 
 
 def backend(name: str, **options: typing.Any) -> PostgreSQLBackend:

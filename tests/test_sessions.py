@@ -12,7 +12,6 @@ import contextlib
 import copy
 import sqlite3
 import typing
-import uuid
 
 import pytest
 
@@ -26,7 +25,7 @@ from tests.services import POSTGRESQL_URL, require_service
 
 if typing.TYPE_CHECKING:
     import pathlib
-    from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+    from collections.abc import AsyncGenerator, Sequence
 
     import hikari
 
@@ -152,22 +151,8 @@ async def test_restart_leaves_nothing_stale_in_json(tmp_path: pathlib.Path) -> N
     await _restart_staleness(lambda: persist.JSONBackend(tmp_path / "cache.json"))
 
 
-@pytest.fixture
-async def pg_schema() -> AsyncIterator[str]:
-    url = require_service(POSTGRESQL_URL)
-    name = f"persist_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    import asyncpg  # pyright: ignore[reportMissingTypeStubs]
-
-    connection = typing.cast("typing.Any", await asyncpg.connect(url))  # pyright: ignore[reportUnknownMemberType]
-    try:
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await connection.close()
-
-
-async def test_restart_leaves_nothing_stale_in_postgresql(pg_schema: str) -> None:
-    await _restart_staleness(lambda: PostgreSQLBackend(POSTGRESQL_URL, schema=pg_schema))
+async def test_restart_leaves_nothing_stale_in_postgresql(postgresql_schema: str) -> None:
+    await _restart_staleness(lambda: PostgreSQLBackend(POSTGRESQL_URL, schema=postgresql_schema))
 
 
 async def test_guild_removed_while_offline_is_gone(sqlite_store: MakeBackend) -> None:

@@ -9,12 +9,10 @@ across processes is the stream's (on a real bot it is whatever the gateways deli
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import pathlib
 import sys
 import typing
-import uuid
 
 import pytest
 
@@ -22,13 +20,12 @@ import hikaripersist as persist
 from hikaripersist._internal import offline
 from tests.conftest import make_bot
 from tests.reference import compare_with_hikari
-from tests.services import POSTGRESQL_URL, require_service
+from tests.services import POSTGRESQL_URL
 from tests.shard_worker import SESSION_SHARDS, session
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import Sequence
 
-asyncpg: typing.Any = importlib.import_module("asyncpg")
 
 ROOT: typing.Final = pathlib.Path(__file__).resolve().parent.parent
 TIMEOUT: typing.Final = 120.0
@@ -102,18 +99,6 @@ async def test_shard_processes_share_one_sqlite_file(tmp_path: pathlib.Path, lay
         counts = await compare_with_hikari(cache, bot)
     assert counts["guilds"] >= 4
     assert counts["members"] > 400
-
-
-@pytest.fixture
-async def postgresql_schema() -> AsyncIterator[str]:
-    url = require_service(POSTGRESQL_URL)
-    name = f"persist_sharded_{uuid.uuid4().hex[:12]}"
-    yield name
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await connection.close()
 
 
 async def test_shard_processes_share_one_postgresql_store(postgresql_schema: str) -> None:
