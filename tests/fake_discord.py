@@ -13,7 +13,7 @@ of a cache's open/close against the shards' lifetime.
 
 from __future__ import annotations
 
-__all__ = ("APPLICATION_ID", "FakeDiscord", "Request", "interaction_payload")
+__all__ = ("APPLICATION_ID", "FakeDiscord", "Request", "display_name", "interaction_payload", "new_member")
 
 import asyncio
 import dataclasses
@@ -99,6 +99,29 @@ def interaction_payload(
         "attachment_size_limit": 10 * 1024 * 1024,
         "authorizing_integration_owners": {"0": str(guild_id)},
         "context": 0,
+    }
+
+
+def display_name(member: Payload) -> str:
+    """What `hikari.Member.display_name` gives for a raw member payload."""
+    user = member["user"]
+    return member.get("nick") or user.get("global_name") or user["username"]
+
+
+def new_member(user_id: int, name: str) -> Payload:
+    """A raw member (with its user), e.g. for a GUILD_MEMBER_ADD of someone not in the recorded guild."""
+    return {
+        "user": {"id": str(user_id), "username": name, "global_name": None, "discriminator": "0", "avatar": None},
+        "roles": [],
+        "nick": f"{name} the newcomer",
+        "avatar": None,
+        "joined_at": "2025-06-01T12:00:00.000000+00:00",
+        "premium_since": None,
+        "deaf": False,
+        "mute": False,
+        "pending": False,
+        "flags": 0,
+        "communication_disabled_until": None,
     }
 
 

@@ -21,7 +21,7 @@ import hikaripersist as persist
 import hikaripersist_arc
 from hikaripersist_arc import _state
 from tests.conftest import make_bot
-from tests.fake_discord import FakeDiscord, interaction_payload
+from tests.fake_discord import FakeDiscord, display_name, interaction_payload, new_member
 from tests.small_session import BASE
 
 if typing.TYPE_CHECKING:
@@ -42,29 +42,6 @@ GUILD_ID: typing.Final = int(GUILD["id"])
 CHANNEL_ID: typing.Final = int(next(c["id"] for c in GUILD["channels"] if c["type"] == 0))
 NICKED: typing.Final[Payload] = next(m for m in GUILD["members"] if m["nick"])
 INVOKER: typing.Final[Payload] = next(m for m in GUILD["members"] if not m["user"].get("bot"))
-
-
-def display_name(member: Payload) -> str:
-    """What `hikari.Member.display_name` gives for a raw member payload."""
-    user = member["user"]
-    return member.get("nick") or user.get("global_name") or user["username"]
-
-
-def new_member(user_id: int, name: str) -> Payload:
-    """A raw member (with its user) not in the recorded guild."""
-    return {
-        "user": {"id": str(user_id), "username": name, "global_name": None, "discriminator": "0", "avatar": None},
-        "roles": [],
-        "nick": f"{name} the newcomer",
-        "avatar": None,
-        "joined_at": "2025-06-01T12:00:00.000000+00:00",
-        "premium_since": None,
-        "deaf": False,
-        "mute": False,
-        "pending": False,
-        "flags": 0,
-        "communication_disabled_until": None,
-    }
 
 
 def next_event(

@@ -24,7 +24,7 @@ import pytest
 import hikaripersist as persist
 import hikaripersist_lightbulb
 from tests.conftest import make_bot
-from tests.fake_discord import FakeDiscord, interaction_payload
+from tests.fake_discord import FakeDiscord, display_name, interaction_payload, new_member
 from tests.small_session import BASE
 
 if typing.TYPE_CHECKING:
@@ -44,29 +44,6 @@ GUILD_ID: typing.Final = int(GUILD["id"])
 CHANNEL_ID: typing.Final = int(next(c["id"] for c in GUILD["channels"] if c["type"] == 0))
 INVOKER: typing.Final[Payload] = next(m for m in GUILD["members"] if not m["user"].get("bot"))
 DEFAULT: typing.Final = lightbulb.di.Contexts.DEFAULT
-
-
-def display_name(member: Payload) -> str:
-    """What `hikari.Member.display_name` gives for a raw member payload."""
-    user = member["user"]
-    return member.get("nick") or user.get("global_name") or user["username"]
-
-
-def new_member(user_id: int, name: str) -> Payload:
-    """A raw member (with its user) who is not in the recorded guild."""
-    return {
-        "user": {"id": str(user_id), "username": name, "global_name": None, "discriminator": "0", "avatar": None},
-        "roles": [],
-        "nick": f"{name} the newcomer",
-        "avatar": None,
-        "joined_at": "2025-06-01T12:00:00.000000+00:00",
-        "premium_since": None,
-        "deaf": False,
-        "mute": False,
-        "pending": False,
-        "flags": 0,
-        "communication_disabled_until": None,
-    }
 
 
 async def wait(awaitable: Awaitable[T]) -> T:

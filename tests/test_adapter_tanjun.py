@@ -26,7 +26,7 @@ from tanjun.dependencies import async_cache
 import hikaripersist as persist
 import hikaripersist_tanjun
 from hikaripersist._internal import offline
-from tests.fake_discord import FakeDiscord, interaction_payload
+from tests.fake_discord import FakeDiscord, display_name, interaction_payload
 from tests.small_session import BASE
 
 if typing.TYPE_CHECKING:
@@ -72,10 +72,6 @@ INVITE: typing.Final[Payload] = {
 }
 NO_HIKARI_CACHE: typing.Final = hikari.impl.CacheSettings(components=hikari.api.CacheComponents.NONE)
 _IDS = itertools.count(1_395_000_000_000_000_000)
-
-
-def display_name(member: Payload) -> str:
-    return member.get("nick") or member["user"].get("global_name") or member["user"]["username"]
 
 
 def initial(*extra: tuple[str, Payload]) -> list[tuple[str, Payload]]:
