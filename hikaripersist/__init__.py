@@ -69,6 +69,7 @@ __all__: typing.Sequence[str] = (
     "PresenceRule",
     "PruneProgress",
     "ReadOnlyCache",
+    "RedisBackend",
     "RoleInsertEvent",
     "RoleRemoveEvent",
     "RoleRule",
@@ -176,6 +177,7 @@ from hikaripersist.jsonfile import JSONBackend
 from hikaripersist.mysql import MySQLBackend
 from hikaripersist.postgresql import PostgreSQLBackend
 from hikaripersist.readonly import ReadOnlyCache
+from hikaripersist.redis import RedisBackend
 from hikaripersist.rules import (
     ChannelRule,
     EmojiRule,

@@ -76,7 +76,8 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
         ``postgresql://user:password@host:5432/database`` (libpq parameters such as ``sslmode``
         pass through; ``?schema=name`` picks the PostgreSQL schema, ``pool_size=n`` the reader
         pool), or a MySQL/MariaDB URL ``mysql://user:password@host:3306/database`` (also
-        ``mariadb://``; ``?pool_size=n``).
+        ``mariadb://``; ``?pool_size=n``), or a Redis URL ``redis://[:password@]host:6379/0``
+        (also ``rediss://`` for TLS; ``?prefix=name`` picks the key prefix).
 
     Returns
     -------
@@ -119,9 +120,11 @@ def backend_from_url(url: str | os.PathLike[str]) -> Backend:
         return _postgresql(parsed)
     if scheme in {"mysql", "mariadb"}:
         return _mysql(parsed)
+    if scheme in {"redis", "rediss"}:
+        return _redis(parsed)
     msg = (
         f"no hikari-persist backend for {scheme}:// URLs"
-        " (this version provides: sqlite:///path, json:///path.json, postgresql://..., mysql://..."
+        " (this version provides: sqlite:///path, json:///path.json, postgresql://..., mysql://..., redis://..."
         " or a file path)"
     )
     raise ValueError(msg)
@@ -145,6 +148,22 @@ def _postgresql(parsed: urllib.parse.SplitResult) -> Backend:
             msg = f"pool_size must be an integer, got {ours['pool_size']!r}"
             raise ValueError(msg) from None
     return PostgreSQLBackend(dsn, **options)
+
+
+def _redis(parsed: urllib.parse.SplitResult) -> Backend:
+    from hikaripersist.redis import RedisBackend
+
+    # `prefix` is ours; the rest (ssl_cert_reqs, socket_timeout, ...) is redis-py's.
+    query = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
+    prefixes = [value for key, value in query if key == "prefix"]
+    theirs = urllib.parse.urlencode([(key, value) for key, value in query if key != "prefix"])
+    url = urllib.parse.urlunsplit(parsed._replace(query=theirs))
+    if prefixes:
+        if not prefixes[-1]:
+            msg = "prefix cannot be empty"
+            raise ValueError(msg)
+        return RedisBackend(url, prefix=prefixes[-1])
+    return RedisBackend(url)
 
 
 def _file_backend(path: str | os.PathLike[str]) -> Backend:

@@ -9,10 +9,11 @@ import uuid
 
 import hikari
 import pytest
+import redis.asyncio as redis_asyncio
 
 import hikaripersist as persist
 from hikaripersist._internal import gateway_session, offline
-from tests.services import POSTGRESQL_URL, require_service
+from tests.services import POSTGRESQL_URL, REDIS_URL, require_service
 
 if typing.TYPE_CHECKING:
     import pathlib
@@ -77,3 +78,18 @@ async def postgresql_schema() -> AsyncIterator[str]:
         await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     finally:
         await connection.close()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A fresh key prefix on the test Redis server; its keys are deleted after the test."""
+    url = require_service(REDIS_URL)
+    name = f"persist-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    client: typing.Any = redis_asyncio.Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType]
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{name}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

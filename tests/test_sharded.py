@@ -20,7 +20,7 @@ import hikaripersist as persist
 from hikaripersist._internal import offline
 from tests.conftest import make_bot
 from tests.reference import compare_with_hikari
-from tests.services import POSTGRESQL_URL
+from tests.services import POSTGRESQL_URL, REDIS_URL
 from tests.shard_worker import SESSION_SHARDS, session
 
 if typing.TYPE_CHECKING:
@@ -103,6 +103,15 @@ async def test_shard_processes_share_one_sqlite_file(tmp_path: pathlib.Path, lay
 
 async def test_shard_processes_share_one_postgresql_store(postgresql_schema: str) -> None:
     url = f"{POSTGRESQL_URL}?schema={postgresql_schema}"
+    await run_sharded(url, OWNERS["one process per shard"])
+    bot = await reference()
+    async with persist.ReadOnlyCache(persist.backend_from_url(url), app=bot) as cache:
+        counts = await compare_with_hikari(cache, bot)
+    assert counts["members"] > 400
+
+
+async def test_shard_processes_share_one_redis_store(redis_prefix: str) -> None:
+    url = f"{REDIS_URL}?prefix={redis_prefix}"
     await run_sharded(url, OWNERS["one process per shard"])
     bot = await reference()
     async with persist.ReadOnlyCache(persist.backend_from_url(url), app=bot) as cache:
