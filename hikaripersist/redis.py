@@ -721,8 +721,11 @@ class RedisBackend(Backend):
             assert db is not None
             db.execute("DELETE FROM temp.persist_dirty")
             pushed: list[int] = []
+            noted: list[int] = []
 
             def before_commit() -> None:
+                # The rows the triggers noted count as written in SQLite's counter, not ours.
+                noted.append(db.execute("SELECT COUNT(*) FROM temp.persist_dirty").fetchone()[0])
                 seq = self._push(db)
                 if seq is not None:
                     pushed.append(seq)
@@ -740,7 +743,7 @@ class RedisBackend(Backend):
             if pushed:
                 self._seq = pushed[0]
             self._offline = False
-            return result
+            return result._replace(rows=max(0, result.rows - sum(noted)))
 
         return self._locked(apply)
 

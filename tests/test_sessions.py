@@ -19,9 +19,10 @@ import hikaripersist as persist
 from hikaripersist import sqlite as sqlite_module
 from hikaripersist._internal import gateway_session, offline, schema
 from hikaripersist.postgresql import PostgreSQLBackend
+from hikaripersist.redis import RedisBackend
 from tests.conftest import make_bot
 from tests.reference import compare_with_hikari
-from tests.services import POSTGRESQL_URL, require_service
+from tests.services import POSTGRESQL_URL, REDIS_URL, require_service
 
 if typing.TYPE_CHECKING:
     import pathlib
@@ -153,6 +154,10 @@ async def test_restart_leaves_nothing_stale_in_json(tmp_path: pathlib.Path) -> N
 
 async def test_restart_leaves_nothing_stale_in_postgresql(postgresql_schema: str) -> None:
     await _restart_staleness(lambda: PostgreSQLBackend(POSTGRESQL_URL, schema=postgresql_schema))
+
+
+async def test_restart_leaves_nothing_stale_in_redis(redis_prefix: str) -> None:
+    await _restart_staleness(lambda: RedisBackend(REDIS_URL, prefix=redis_prefix))
 
 
 async def test_guild_removed_while_offline_is_gone(sqlite_store: MakeBackend) -> None:
