@@ -151,6 +151,7 @@ class Cache(CacheView):
         "_last_event",
         "_last_flush_latency",
         "_last_of_guild",
+        "_last_received",
         "_max_pending",
         "_open_lock",
         "_pending",
@@ -174,7 +175,9 @@ class Cache(CacheView):
         super().__init__(backend, typing.cast("hikari.RESTAware", bot), self.store)
         self._rule = rule
         self._max_pending = max_pending
-        self._pending: collections.deque[tuple[int, hikari.Event]] = collections.deque()
+        # (submission number, event, when it was received in ns since the epoch)
+        self._pending: collections.deque[tuple[int, hikari.Event, int]] = collections.deque()
+        self._last_received = 0
         self._submitted = 0
         self._committed = 0
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -394,7 +397,7 @@ class Cache(CacheView):
             # Subscribed only so that someone's Confirmed[...] fires; nobody on this bot wants it.
             return
         self._submitted += 1
-        self._pending.append((self._submitted, event))
+        self._pending.append((self._submitted, event, self._received_now()))
         guild_id = getattr(event, "guild_id", None)
         if guild_id is not None:
             self._last_of_guild[int(guild_id)] = self._submitted
@@ -455,15 +458,16 @@ class Cache(CacheView):
                     await asyncio.wait_for(self._urgent.wait(), backend.flush_interval)
             count = min(len(self._pending), backend.batch_size)
             batch = [self._pending[i] for i in range(count)]
+            events = ops.Batch((e for _, e, _ in batch), (r for _, _, r in batch))
             wanted = self._wanted_changes()
             started = time.perf_counter()
             try:
                 if wanted:
                     request = ChangeRequest(wanted, typing.cast("hikari.RESTAware", self._bot))
-                    result = await backend.write_with_changes([e for _, e in batch], rule=self._rule, changes=request)
+                    result = await backend.write_with_changes(events, rule=self._rule, changes=request)
                 else:
                     # Nobody listens to change events: the writer collects nothing.
-                    result = await backend.write([e for _, e in batch], rule=self._rule)
+                    result = await backend.write(events, rule=self._rule)
             except Exception as exc:
                 # The whole transaction failed (disk full, lost connection): keep the batch and retry.
                 failures += 1
@@ -484,14 +488,14 @@ class Cache(CacheView):
                 self._pending.popleft()
             self._committed = batch[-1][0]
             self._count(batch, result)
-            self._after_commit([e for _, e in batch], result)
+            self._after_commit(events, result)
             if self._space is not None and len(self._pending) < self._max_pending // 2:
                 self._space.set()
 
-    def _count(self, batch: Sequence[tuple[int, hikari.Event]], result: WriteResult) -> None:
+    def _count(self, batch: Sequence[tuple[int, hikari.Event, int]], result: WriteResult) -> None:
         self._batches_written += 1
         self._rows_written += result.rows
-        for (_, event), error in zip(batch, result.errors, strict=True):
+        for (_, event, _), error in zip(batch, result.errors, strict=True):
             if error is not None:
                 self._events_failed += 1
             elif not isinstance(event, ops.InternalOp):
@@ -642,9 +646,14 @@ class Cache(CacheView):
             raise BackendError(msg)
         await backup(path)
 
+    def _received_now(self) -> int:
+        # Strictly increasing even if the wall clock steps back: one process's events keep their order.
+        self._last_received = max(time.time_ns(), self._last_received + 1)
+        return self._last_received
+
     def _enqueue(self, op: ops.InternalOp) -> int:
         self._submitted += 1
-        self._pending.append((self._submitted, op))
+        self._pending.append((self._submitted, op, self._received_now()))
         self._notify()
         return self._submitted
 

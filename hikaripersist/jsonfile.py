@@ -70,7 +70,7 @@ _FORMAT: typing.Final[str] = "hikari-persist"
 # Past this size, rewriting the whole file after every batch is a poor trade: suggest SQLite.
 _LARGE_FILE: typing.Final[int] = 50_000_000
 # Schema versions whose layout `schema.create_statements` can build (to load and migrate old files).
-_LOADABLE_VERSIONS: typing.Final[frozenset[int]] = frozenset({1, 2, schema.SCHEMA_VERSION})
+_LOADABLE_VERSIONS: typing.Final[frozenset[int]] = frozenset(range(1, schema.SCHEMA_VERSION + 1))
 _INTERNAL_TABLE = re.compile(r"sqlite_")
 
 _Signature = tuple[int, int, int]

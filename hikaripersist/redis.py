@@ -98,6 +98,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Creates the store unless another process did first.
+_CREATE: typing.Final[str] = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    return 0
+end
+redis.call('HSET', KEYS[1], 'format', ARGV[1], 'schema_version', ARGV[2], 'store', ARGV[3])
+redis.call('SETNX', KEYS[2], 0)
+return 1
+"""
 _DIRTY_TABLE: typing.Final[str] = (
     "CREATE TEMP TABLE IF NOT EXISTS persist_dirty (tbl TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (tbl, key))"
 )
@@ -457,18 +466,20 @@ class RedisBackend(Backend):
 
     def _create(self) -> None:
         async def create() -> None:
-            # Another process may be creating it too: only the first HSETNX decides.
-            if await self._client.hsetnx(self._key("meta"), "format", _FORMAT):
-                found = [key async for key in self._client.scan_iter(match=self._key("rows", "*"), count=1000)]
-                if found:
-                    await self._client.hdel(self._key("meta"), "format")
-                    msg = f"{self.name}: keys under {self._prefix!r} exist but are not a hikari-persist store's"
-                    raise SchemaError(msg)
-                await self._client.hset(
-                    self._key("meta"),
-                    mapping={"schema_version": schema.SCHEMA_VERSION, "store": secrets.token_hex(8)},
-                )
-                await self._client.setnx(self._key("seq"), 0)
+            found = [key async for key in self._client.scan_iter(match=self._key("rows", "*"), count=1000)]
+            if found:
+                msg = f"{self.name}: keys under {self._prefix!r} exist but are not a hikari-persist store's"
+                raise SchemaError(msg)
+            # One script, so that another process opening at the same time sees no half-made store.
+            await self._client.eval(
+                _CREATE,
+                2,
+                self._key("meta"),
+                self._key("seq"),
+                _FORMAT,
+                schema.SCHEMA_VERSION,
+                secrets.token_hex(8),
+            )
 
         try:
             self._call(create())

@@ -519,11 +519,12 @@ def _apply_batch(
         if tracking is not None:
             # Rows written outside a batch (run_sync) must not pass for the first event's changes.
             db.execute("DELETE FROM persist_touched")
+        received = ops.received_times(batch)
         for index, event in enumerate(batch):
             db.execute("SAVEPOINT ev")
             before = db.total_changes
             try:
-                engine.apply(event)
+                engine.apply(event, received=received[index])
                 written = db.total_changes - before
                 found = engine.take_changes(event)
             except Exception as exc:

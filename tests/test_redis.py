@@ -362,7 +362,7 @@ async def test_an_older_store_is_migrated_and_read_at_the_new_version(
     # A release that migrates also declares the new layout (replicas are built from it).
     tables = {**schema.TABLES, "extras": "id INTEGER PRIMARY KEY"}
     monkeypatch.setattr(schema, "TABLES", tables)
-    monkeypatch.setattr(redis_module.jsonfile_, "_LOADABLE_VERSIONS", frozenset({1, 2, 3, migration.version}))
+    monkeypatch.setattr(redis_module.jsonfile_, "_LOADABLE_VERSIONS", frozenset(range(1, migration.version + 1)))
     backend = RedisBackend(REDIS_URL, prefix=redis_prefix)
     await backend.open()
     try:
@@ -394,3 +394,15 @@ def test_constructor_checks_its_arguments() -> None:
     for option in options:
         with pytest.raises(ValueError, match=r"cannot|must"):
             RedisBackend(REDIS_URL, **option)
+
+
+async def test_processes_opening_a_new_store_at_once_all_open_it(redis_prefix: str) -> None:
+    backends = [RedisBackend(REDIS_URL, prefix=redis_prefix) for _ in range(6)]
+    try:
+        await asyncio.gather(*(backend.open() for backend in backends))
+        versions = {await backend.schema_version() for backend in backends}
+        assert versions == {schema.SCHEMA_VERSION}
+        async with client() as redis:
+            assert await redis.hget(f"{redis_prefix}:meta", "store") is not None
+    finally:
+        await asyncio.gather(*(backend.close() for backend in backends))

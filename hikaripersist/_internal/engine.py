@@ -121,13 +121,25 @@ _SNAPSHOT_DROPPED_USER = (
     "INSERT OR REPLACE INTO user_snapshots (id, gen, ref_count, data)"
     " SELECT id, gen, ref_count, data FROM user_records WHERE id = ? AND in_cache = 0"
 )
+# A user's data is replaced unless the stored data was received later (another shard process
+# committed newer data first); a dropped record (`in_cache = 0`) always starts anew. Columns read
+# by a later assignment come last: MySQL assigns left to right, seeing the new values.
+_NEWER_USER = (
+    "(user_records.in_cache = 0 OR excluded.seen_at IS NULL OR user_records.seen_at IS NULL"
+    " OR excluded.seen_at >= user_records.seen_at)"
+)
 _UPSERT_USER = (
-    "INSERT INTO user_records (id, username, global_name, is_bot, ref_count, in_cache, gen, data)"
-    " VALUES (?, ?, ?, ?, 0, 1, 0, ?)"
-    " ON CONFLICT (id) DO UPDATE SET username = excluded.username, global_name = excluded.global_name,"
-    " is_bot = excluded.is_bot, data = excluded.data,"
-    " ref_count = CASE WHEN user_records.in_cache <> 0 THEN user_records.ref_count ELSE 0 END,"
-    " gen = CASE WHEN user_records.in_cache <> 0 THEN user_records.gen ELSE user_records.gen + 1 END, in_cache = 1"
+    "INSERT INTO user_records (id, username, global_name, is_bot, ref_count, in_cache, gen, data, seen_at)"
+    " VALUES (?, ?, ?, ?, 0, 1, 0, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET"
+    + ",".join(
+        f" {column} = CASE WHEN {_NEWER_USER} THEN excluded.{column} ELSE user_records.{column} END"
+        for column in ("username", "global_name", "is_bot", "data")
+    )
+    + ", ref_count = CASE WHEN user_records.in_cache <> 0 THEN user_records.ref_count ELSE 0 END,"
+    " gen = CASE WHEN user_records.in_cache <> 0 THEN user_records.gen ELSE user_records.gen + 1 END,"
+    f" seen_at = CASE WHEN {_NEWER_USER} THEN excluded.seen_at ELSE user_records.seen_at END,"
+    " in_cache = 1"
 )
 _CURRENT_GEN = "(SELECT gen FROM user_records WHERE id = ?)"
 # Members follow hikari's RefCell records the same way (a voice state or message holds one).
@@ -429,6 +441,7 @@ class Engine:
         "_max_age",
         "_max_per_channel",
         "_reader",
+        "_received",
         "_released",
         "_released_members",
         "_released_messages",
@@ -444,6 +457,7 @@ class Engine:
         self._rule = rule
         self._tracking = tracking if tracking is not None and tracking.installed else None
         self._reader: reader_.Reader | None = None
+        self._received: int | None = None
         self._touched = 0
         self._max_per_channel = rule.message.max_per_channel if rule is not None else None
         self._max_age = rule.message.max_age if rule is not None else None
@@ -503,11 +517,16 @@ class Engine:
         """The hikari event types that change the cache."""
         return _HANDLED
 
-    def apply(self, event: hikari.Event) -> bool:
-        """Apply ``event``; return whether it is one that changes the cache."""
+    def apply(self, event: hikari.Event, *, received: int | None = None) -> bool:
+        """Apply ``event``; return whether it is one that changes the cache.
+
+        ``received`` is when the bot received the event (``time.time_ns()``): a user's data is
+        only replaced by data received later, so processes sharing a store keep the newest.
+        """
         handler = self._handlers.get(type(event))
         if handler is None:
             return False
+        self._received = received
         handler(event)
         self._settle()
         return True
@@ -666,7 +685,7 @@ class Engine:
     # --- users (hikari: _set_user / _garbage_collect_user) --------------------------------------
 
     def _user_row(self, user: hikari.User) -> tuple[typing.Any, ...]:
-        return (int(user.id), user.username, user.global_name, int(user.is_bot), self._codec.dumps(user))
+        return (int(user.id), user.username, user.global_name, int(user.is_bot), self._codec.dumps(user), self._received)
 
     def _set_user(self, user: hikari.User) -> None:
         self._set_users((user,))

@@ -6,12 +6,43 @@ events; they are never dispatched to listeners.
 
 from __future__ import annotations
 
-__all__: typing.Sequence[str] = ("ClearOp", "InternalOp", "PruneOp", "RetainOp", "SessionOp", "StoreOp")
+__all__: typing.Sequence[str] = (
+    "Batch",
+    "ClearOp",
+    "InternalOp",
+    "PruneOp",
+    "RetainOp",
+    "SessionOp",
+    "StoreOp",
+    "received_times",
+)
 
 import typing
 
 import attrs
 import hikari
+
+
+class Batch(list[hikari.Event]):
+    """The events of one batch, with when the bot received each (``time.time_ns()``).
+
+    A plain list to backends that do not look at the times; the engine keeps the newest data of a
+    user shared by guilds of several shard processes, whatever order their batches commit in.
+    """
+
+    __slots__: typing.Sequence[str] = ("received",)
+
+    def __init__(self, events: typing.Iterable[hikari.Event], received: typing.Iterable[int | None]) -> None:
+        super().__init__(events)
+        self.received: list[int | None] = list(received)
+
+
+def received_times(batch: typing.Sequence[hikari.Event]) -> typing.Sequence[int | None]:
+    """When each event of ``batch`` was received (``None`` when not known)."""
+    received = getattr(batch, "received", None)
+    if isinstance(received, list) and len(typing.cast("list[int | None]", received)) == len(batch):
+        return typing.cast("list[int | None]", received)
+    return [None] * len(batch)
 
 
 @attrs.define(kw_only=True, weakref_slot=False)

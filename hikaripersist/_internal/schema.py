@@ -28,12 +28,13 @@ __all__: typing.Sequence[str] = (
 import datetime
 import typing
 
-SCHEMA_VERSION: typing.Final[int] = 3
+SCHEMA_VERSION: typing.Final[int] = 4
 """Current version of the schema written by this release."""
 
 # Version 1 was the first layout; version 2 added the `invites.expires_at` column and the
-# `messages.created_at` index; version 3 added the `fresh_guilds` table. Older layouts are kept so that files
-# written by earlier versions are loaded (JSON) and migrated.
+# `messages.created_at` index; version 3 added the `fresh_guilds` table; version 4 added
+# `user_records.seen_at`. Older layouts are kept so that stores written by earlier versions are
+# loaded (JSON, Redis) and migrated.
 _TABLES_V1: typing.Final[dict[str, str]] = {
     "meta": "key TEXT PRIMARY KEY, value TEXT NOT NULL",
     "me": "id INTEGER PRIMARY KEY, data BLOB NOT NULL",
@@ -154,13 +155,24 @@ _TABLES_V2: typing.Final[dict[str, str]] = {
     ),
 }
 
-TABLES: typing.Final[dict[str, str]] = {
+_TABLES_V3: typing.Final[dict[str, str]] = {
     **_TABLES_V2,
     # Guilds listed by their shard's first READY since the bot started whose first GUILD_CREATE has
     # not been applied yet: that GUILD_CREATE replaces everything stored for the guild, even the kinds
     # it sends empty (the store outlived the session; see `Engine._on_session`). A table rather than
     # memory, because a READY and its GUILD_CREATEs may land in different batches.
     "fresh_guilds": "guild_id INTEGER PRIMARY KEY",
+}
+
+TABLES: typing.Final[dict[str, str]] = {
+    **_TABLES_V3,
+    # `seen_at`: when the bot received the user's data (ns since the epoch). Shard processes sharing
+    # a store commit in any order; the newest data wins, not the last commit.
+    "user_records": (
+        "id INTEGER PRIMARY KEY, username TEXT, global_name TEXT, is_bot INTEGER,"
+        " ref_count INTEGER NOT NULL DEFAULT 0, in_cache INTEGER NOT NULL DEFAULT 1, gen INTEGER NOT NULL DEFAULT 0,"
+        " data BLOB NOT NULL, seen_at INTEGER"
+    ),
 }
 """Table name -> column definitions of the current schema."""
 
@@ -224,6 +236,8 @@ MIGRATIONS: typing.Final[tuple[Migration, ...]] = (
         ("CREATE TABLE IF NOT EXISTS fresh_guilds (guild_id INTEGER PRIMARY KEY)",),
         postgresql=("CREATE TABLE IF NOT EXISTS fresh_guilds (guild_id BIGINT PRIMARY KEY)",),
     ),
+    # Users stored before have no receive time: the next data received replaces theirs.
+    Migration(4, ("ALTER TABLE user_records ADD COLUMN seen_at BIGINT",)),
 )
 """Ordered migrations; each runs inside the transaction that records its version."""
 
@@ -239,8 +253,9 @@ VIEWS: typing.Final[dict[str, str]] = {
 
 
 def create_statements(version: int = SCHEMA_VERSION) -> list[str]:
-    """Return the DDL creating a fresh database at ``version`` (1, 2 or the current one)."""
-    tables, indexes = (_TABLES_V1, _INDEXES_V1) if version == 1 else (_TABLES_V2 if version == 2 else TABLES, INDEXES)
+    """Return the DDL creating a fresh database at ``version`` (1 up to the current one)."""
+    tables = {1: _TABLES_V1, 2: _TABLES_V2, 3: _TABLES_V3}.get(version, TABLES)
+    indexes = _INDEXES_V1 if version == 1 else INDEXES
     statements = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in tables.items()]
     statements += [f"CREATE INDEX IF NOT EXISTS {ix} ON {table} ({cols})" for ix, table, cols in indexes]
     if version != 1:
