@@ -107,9 +107,10 @@ redis.call('HSET', KEYS[1], 'format', ARGV[1], 'schema_version', ARGV[2], 'store
 redis.call('SETNX', KEYS[2], 0)
 return 1
 """
-_DIRTY_TABLE: typing.Final[str] = (
-    "CREATE TEMP TABLE IF NOT EXISTS persist_dirty (tbl TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (tbl, key))"
-)
+# The primary keys of the rows a batch wrote (duplicates allowed: appending is what keeps the
+# triggers cheap); no declared types, so values keep the type they had in their table.
+_KEY_COLUMNS: typing.Final[tuple[str, ...]] = ("k1", "k2", "k3")
+_DIRTY_TABLE: typing.Final[str] = "CREATE TEMP TABLE IF NOT EXISTS persist_dirty (tbl TEXT NOT NULL, k1, k2, k3)"
 
 
 def _redis() -> typing.Any:
@@ -140,11 +141,12 @@ class _Table:
 
     __slots__: typing.Sequence[str] = (
         "arity",
-        "blobs",
+        "blob",
         "columns",
         "delete",
         "dirty",
-        "key",
+        "keys",
+        "marker",
         "name",
         "select",
         "upsert",
@@ -154,57 +156,89 @@ class _Table:
         info = db.execute(f'PRAGMA table_info("{name}")').fetchall()
         self.name = name
         self.columns = [str(row[1]) for row in info]
-        self.blobs = [i for i, row in enumerate(info) if str(row[2]).upper() == "BLOB"]
+        blobs = [i for i, row in enumerate(info) if str(row[2]).upper() == "BLOB"]
+        # The entity (the one BLOB column) goes last, embedded as is: no parsing to write or load it.
+        self.blob = blobs[0] if len(blobs) == 1 else None
+        self.marker = f',"{self.columns[blobs[0]]}":'.encode() if self.blob is not None else b""
         keys = [str(row[1]) for row in sorted((row for row in info if row[5]), key=lambda row: int(row[5]))]
-        quoted = ", ".join(f'"{column}"' for column in self.columns)
+        if not keys or len(keys) > len(_KEY_COLUMNS):
+            msg = f"table {name!r} needs a primary key of 1 to {len(_KEY_COLUMNS)} columns to be stored in Redis"
+            raise SchemaError(msg)
+        self.keys = keys
         self.arity = len(keys)
-        self.key = "json_array(" + ", ".join(f't."{column}"' for column in keys) + ")"
-        match = " AND ".join(f"\"{column}\" = json_extract(?, '$[{i}]')" for i, column in enumerate(keys))
+        quoted = ", ".join(f'"{column}"' for column in self.columns)
+        selected = ", ".join(f"t.{c}" for c in map(_quote, self.columns))
         marks = ", ".join("?" for _ in self.columns)
-        self.select = f'SELECT {self.key}, {", ".join(f"t.{c}" for c in map(_quote, self.columns))} FROM "{name}" t'
+        self.select = f'SELECT {", ".join(f"t.{c}" for c in map(_quote, keys))}, {selected} FROM "{name}" t'
         self.upsert = f'INSERT OR REPLACE INTO "{name}" ({quoted}) VALUES ({marks})'
-        self.delete = f'DELETE FROM "{name}" WHERE {match}'
-        # The rows a batch touched, joined to their current state (NULL columns: deleted).
-        joined = " AND ".join(f"t.\"{column}\" = json_extract(d.key, '$[{i}]')" for i, column in enumerate(keys))
+        self.delete = f'DELETE FROM "{name}" WHERE ' + " AND ".join(f'"{column}" = ?' for column in keys)
+        # The rows a batch touched, joined to their current state (no rowid: deleted).
+        noted = ", ".join(_KEY_COLUMNS[: len(keys)])
+        joined = " AND ".join(f't."{column}" = d.{k}' for column, k in zip(keys, _KEY_COLUMNS, strict=False))
         self.dirty = (
-            f"SELECT d.key, t.rowid, {', '.join(f't.{c}' for c in map(_quote, self.columns))}"
-            f' FROM temp.persist_dirty d LEFT JOIN "{name}" t ON {joined} WHERE d.tbl = ?'
+            f"SELECT {', '.join(f'd.{k}' for k in _KEY_COLUMNS[: len(keys)])}, t.rowid, {selected}"
+            f" FROM (SELECT DISTINCT {noted} FROM temp.persist_dirty WHERE tbl = ?) d"
+            f' LEFT JOIN "{name}" t ON {joined}'
         )
 
+    def key_of(self, values: Sequence[typing.Any]) -> bytes:
+        """The store's field for a row: the JSON array of its primary key."""
+        return orjson.dumps(list(values))
+
     def encode(self, cells: Sequence[typing.Any]) -> bytes:
-        values = list(cells)
-        for i in self.blobs:
-            values[i] = jsonfile_._embedded(values[i], self.name, self.columns[i])
-        return orjson.dumps(dict(zip(self.columns, values, strict=True)))
+        """The row as a JSON object, its entity embedded last."""
+        blob = self.blob
+        if blob is None:
+            return orjson.dumps(dict(zip(self.columns, cells, strict=True)))
+        data = cells[blob]
+        if type(data) is not bytes or data[:1] not in (b"{", b"["):
+            jsonfile_._embedded(data, self.name, self.columns[blob])  # raises the clear error
+        head = {column: value for i, (column, value) in enumerate(zip(self.columns, cells, strict=True)) if i != blob}
+        return orjson.dumps(head)[:-1] + self.marker + data + b"}"
 
     def decode(self, raw: bytes) -> list[typing.Any]:
-        document = orjson.loads(raw)
-        return [jsonfile_._cell(document.get(column), i in self.blobs) for i, column in enumerate(self.columns)]
+        """The row's cells in column order (the inverse of [`encode`][])."""
+        blob = self.blob
+        # A quote cannot appear unescaped inside a JSON string, so the first `,"data":` is the field's.
+        at = raw.find(self.marker) if blob is not None else -1
+        if blob is None or at < 0:
+            document = orjson.loads(raw)
+            return [jsonfile_._cell(document.get(column), i == blob) for i, column in enumerate(self.columns)]
+        head = orjson.loads(raw[:at] + b"}")
+        cells = [head.get(column) for column in self.columns]
+        cells[blob] = raw[at + len(self.marker) : -1]
+        return cells
+
+
+def _insert(db: sqlite3.Connection, table: _Table, rows: list[list[typing.Any]], name: str) -> None:
+    try:
+        db.executemany(table.upsert, rows)
+    except (sqlite3.Error, OverflowError, ValueError) as exc:
+        msg = f"{name} has rows in {table.name!r} that do not fit its schema ({exc}); refusing to touch it"
+        raise SchemaError(msg) from exc
 
 
 def _quote(column: str) -> str:
     return f'"{column}"'
 
 
-def _triggers(table: str, key: str) -> list[str]:
+def _triggers(table: _Table) -> list[str]:
     """Temporary triggers noting every row of ``table`` a batch inserts, updates or deletes."""
-    new, old = key.replace("t.", "NEW."), key.replace("t.", "OLD.")
-    # Not INSERT OR IGNORE: inside a trigger, the outer statement's conflict policy would win.
-    note = (
-        "INSERT INTO persist_dirty (tbl, key) SELECT '{table}', {key}"
-        " WHERE NOT EXISTS (SELECT 1 FROM persist_dirty WHERE tbl = '{table}' AND key = {key});"
-    )
+    name = table.name
+    noted = ", ".join(_KEY_COLUMNS[: table.arity])
+
+    def note(row: str) -> str:
+        values = ", ".join(f'{row}."{column}"' for column in table.keys)
+        return f"INSERT INTO persist_dirty (tbl, {noted}) VALUES ('{name}', {values});"
+
+    moved = " OR ".join(f'OLD."{column}" IS NOT NEW."{column}"' for column in table.keys)
     return [
-        f'CREATE TEMP TRIGGER IF NOT EXISTS "persist_r_{table}_i" AFTER INSERT ON main."{table}" BEGIN '
-        + note.format(table=table, key=new)
-        + " END",
-        f'CREATE TEMP TRIGGER IF NOT EXISTS "persist_r_{table}_u" AFTER UPDATE ON main."{table}" BEGIN '
-        + note.format(table=table, key=old)
-        + note.format(table=table, key=new)
-        + " END",
-        f'CREATE TEMP TRIGGER IF NOT EXISTS "persist_r_{table}_d" AFTER DELETE ON main."{table}" BEGIN '
-        + note.format(table=table, key=old)
-        + " END",
+        f'CREATE TEMP TRIGGER IF NOT EXISTS "persist_r_{name}_i" AFTER INSERT ON main."{name}" BEGIN {note("NEW")} END',
+        f'CREATE TEMP TRIGGER IF NOT EXISTS "persist_r_{name}_u" AFTER UPDATE ON main."{name}" BEGIN {note("NEW")} END',
+        # A changed primary key moves the row: its old key is gone.
+        f'CREATE TEMP TRIGGER IF NOT EXISTS "persist_r_{name}_m" AFTER UPDATE ON main."{name}" WHEN {moved}'
+        f" BEGIN {note('OLD')} END",
+        f'CREATE TEMP TRIGGER IF NOT EXISTS "persist_r_{name}_d" AFTER DELETE ON main."{name}" BEGIN {note("OLD")} END',
     ]
 
 
@@ -533,7 +567,7 @@ class RedisBackend(Backend):
         names = jsonfile_._tables(db)
         tables = {name: _Table(db, name) for name in names}
         for table in tables.values():
-            for statement in _triggers(table.name, table.key):
+            for statement in _triggers(table):
                 db.execute(statement)
         old, self._db = self._db, db
         self._tables = tables
@@ -553,21 +587,25 @@ class RedisBackend(Backend):
             seq = int(await self._client.get(self._key("seq")) or 0)
             store: bytes | None = await self._client.hget(self._key("meta"), "store")
             for name in jsonfile_._tables(db):
-                rows: list[typing.Any] = []
+                table = _Table(db, name)
+                rows: list[list[typing.Any]] = []
                 async for _, raw in self._client.hscan_iter(self._key("rows", name), count=_CHUNK):
-                    rows.append(orjson.loads(raw))
+                    rows.append(table.decode(raw))
                     if len(rows) >= _CHUNK:
-                        jsonfile_._insert(db, name, rows, self.name)
+                        _insert(db, table, rows, self.name)
                         rows = []
                 if rows:
-                    jsonfile_._insert(db, name, rows, self.name)
+                    _insert(db, table, rows, self.name)
             return seq, store
 
         db = self._new_replica()
         try:
             db.execute("BEGIN")
-            for statement in schema.create_statements(version):
-                db.execute(statement)
+            statements = schema.create_statements(version)
+            # Indexes are built once the rows are in: faster than keeping them up to date row by row.
+            for statement in statements:
+                if statement.startswith("CREATE TABLE"):
+                    db.execute(statement)
             db.execute(f"PRAGMA application_id = {sqlite_._APPLICATION_ID}")
             try:
                 seq, store = self._call(snapshot(db))
@@ -575,6 +613,9 @@ class RedisBackend(Backend):
                 raise
             except Exception as exc:
                 raise self._error("cannot read", exc) from exc
+            for statement in statements:
+                if not statement.startswith("CREATE TABLE"):
+                    db.execute(statement)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(version),),
@@ -670,7 +711,7 @@ class RedisBackend(Backend):
                 if table is None:
                     continue  # a table a newer release added; it would have bumped the schema
                 if value is None:
-                    db.execute(table.delete, [key.decode()] * table.arity)
+                    db.execute(table.delete, orjson.loads(key))
                 else:
                     db.execute(table.upsert, table.decode(value))
             db.execute("DELETE FROM temp.persist_dirty")
@@ -766,13 +807,14 @@ class RedisBackend(Backend):
             table = self._tables[name]
             upserts: dict[bytes, bytes] = {}
             deletes: list[bytes] = []
+            arity = table.arity
             for row in db.execute(table.dirty, (name,)):
-                key = str(row[0])
-                listed.append((name, key))
-                if row[1] is None:
-                    deletes.append(key.encode())
+                key = table.key_of(row[:arity])
+                listed.append((name, key.decode()))
+                if row[arity] is None:
+                    deletes.append(key)
                 else:
-                    upserts[key.encode()] = table.encode(row[2:])
+                    upserts[key] = table.encode(row[arity + 1 :])
             changed[name] = (upserts, deletes)
         if not listed:
             return None
@@ -826,9 +868,9 @@ class RedisBackend(Backend):
                     rows = db.execute(table.select).fetchall()
                     for begin in range(0, len(rows), _CHUNK):
                         part = rows[begin : begin + _CHUNK]
-                        pipe.hset(
-                            self._key("rows", name), mapping={str(r[0]).encode(): table.encode(r[1:]) for r in part}
-                        )
+                        arity = table.arity
+                        mapping = {table.key_of(r[:arity]): table.encode(r[arity:]) for r in part}
+                        pipe.hset(self._key("rows", name), mapping=mapping)
                 version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
                 pipe.hset(self._key("meta"), mapping={"schema_version": version, "store": store})
                 pipe.set(self._key("seq"), seq)
