@@ -107,6 +107,13 @@ redis.call('HSET', KEYS[1], 'format', ARGV[1], 'schema_version', ARGV[2], 'store
 redis.call('SETNX', KEYS[2], 0)
 return 1
 """
+# Where a replica records which store and batch it holds, in the same transactions as the rows.
+_STATE_TABLE: typing.Final[str] = "persist_replica"
+_STATE_SCHEMA: typing.Final[str] = (
+    "CREATE TABLE IF NOT EXISTS persist_replica (id INTEGER PRIMARY KEY CHECK (id = 1), prefix TEXT NOT NULL,"
+    " store TEXT NOT NULL, seq INTEGER NOT NULL, schema_version INTEGER NOT NULL)"
+)
+_SET_STATE: typing.Final[str] = "INSERT OR REPLACE INTO persist_replica VALUES (1, ?, ?, ?, ?)"
 # The primary keys of the rows a batch wrote (duplicates allowed: appending is what keeps the
 # triggers cheap); no declared types, so values keep the type they had in their table.
 _KEY_COLUMNS: typing.Final[tuple[str, ...]] = ("k1", "k2", "k3")
@@ -218,6 +225,11 @@ def _insert(db: sqlite3.Connection, table: _Table, rows: list[list[typing.Any]],
         raise SchemaError(msg) from exc
 
 
+def _replicated(db: sqlite3.Connection) -> list[str]:
+    """The replica's tables that mirror the store (its own bookkeeping left out)."""
+    return [name for name in jsonfile_._tables(db) if name != _STATE_TABLE]
+
+
 def _quote(column: str) -> str:
     return f'"{column}"'
 
@@ -270,6 +282,11 @@ class RedisBackend(Backend):
     log_length
         About how many batches the store's log keeps for processes catching up; one that fell
         further behind reloads the whole store.
+    replica
+        A file for this process's replica, kept when the backend closes: the next open (a restart)
+        only applies the batches written since, as long as the store's log still holds them,
+        instead of reloading the whole store. One process per file. ``None`` (the default) keeps
+        the replica in a temporary folder, deleted when the backend closes.
 
     Raises
     ------
@@ -305,6 +322,8 @@ class RedisBackend(Backend):
         "_offline",
         "_prefix",
         "_read_only",
+        "_replica",
+        "_replica_lock",
         "_seq",
         "_state",
         "_store",
@@ -322,6 +341,7 @@ class RedisBackend(Backend):
         flush_interval: float = 0.25,
         lock_timeout: float = 30.0,
         log_length: int = 10_000,
+        replica: str | os.PathLike[str] | None = None,
     ) -> None:
         if not prefix:
             msg = "prefix cannot be empty"
@@ -344,6 +364,8 @@ class RedisBackend(Backend):
         self._client: typing.Any = None
         self._db: jsonfile_._Connection | None = None
         self._folder: str | None = None
+        self._replica = pathlib.Path(replica) if replica is not None else None
+        self._replica_lock: int | None = None
         self._tables: dict[str, _Table] = {}
         self._seq = 0
         self._store: bytes | None = None
@@ -453,6 +475,8 @@ class RedisBackend(Backend):
             self._create()
             meta = self._meta()
         version = self._check(meta)
+        if self._replica is not None:
+            self._lock_replica(self._replica)
         if version != schema.SCHEMA_VERSION:
             if self._read_only:
                 msg = (
@@ -461,8 +485,58 @@ class RedisBackend(Backend):
                 )
                 raise SchemaError(msg)
             self._locked(self._migrate)
-        else:
+        elif not self._resume(meta):
             self._reload()
+
+    def _lock_replica(self, path: pathlib.Path) -> None:
+        """Hold ``path``'s lock file while open: two processes must not share a replica."""
+        try:
+            path.absolute().parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            msg = f"cannot use the replica file {str(path)!r} of {self.name}: {exc}"
+            raise BackendError(msg) from exc
+        try:
+            fcntl = importlib.import_module("fcntl")
+        except ImportError:  # Windows: no advisory locks; one process per file is up to the user
+            self._replica_lock = fd
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            msg = (
+                f"the replica file {str(path)!r} of {self.name} is in use by another process;"
+                " give each process its own replica file"
+            )
+            raise BackendError(msg) from exc
+        self._replica_lock = fd
+
+    def _resume(self, meta: Mapping[bytes, bytes]) -> bool:
+        """Use the kept replica file if it holds this store; whether it did."""
+        path = self._replica
+        if path is None or not path.exists():
+            return False
+        try:
+            db = self._connect(path)
+        except sqlite3.Error as exc:
+            _LOGGER.warning("cannot use the replica file %s (%s); reloading %s", path, exc, self.name)
+            return False
+        try:
+            state = db.execute(f"SELECT prefix, store, seq, schema_version FROM {_STATE_TABLE}").fetchone()
+        except sqlite3.Error:
+            state = None
+        store = meta.get(b"store", b"").decode()
+        if state is None or tuple(state[:2]) != (self._prefix, store) or state[3] != schema.SCHEMA_VERSION:
+            db.close()
+            _LOGGER.info("the replica file %s holds another store; reloading %s", path, self.name)
+            return False
+        self._install(db)
+        self._seq, self._store = int(state[2]), store.encode()
+        _LOGGER.info("resuming the replica file %s of %s at batch %s", path, self.name, self._seq)
+        # Catches up from the log, or reloads when the log no longer reaches back that far.
+        self._catch_up()
+        return True
 
     def _error(self, action: str, exc: BaseException) -> BackendError:
         errors = _errors()
@@ -544,6 +618,9 @@ class RedisBackend(Backend):
         folder, self._folder = self._folder, None
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+        lock, self._replica_lock = self._replica_lock, None
+        if lock is not None:
+            os.close(lock)
         self._tables = {}
         self._seq = 0
         self._store = None
@@ -551,20 +628,48 @@ class RedisBackend(Backend):
 
     # --- the replica ----------------------------------------------------------------------------
 
-    def _new_replica(self) -> jsonfile_._Connection:
-        assert self._folder is not None
-        path = pathlib.Path(self._folder) / f"replica-{secrets.token_hex(4)}.db"
+    def _connect(self, path: pathlib.Path) -> jsonfile_._Connection:
         db = sqlite3.connect(path, factory=jsonfile_._Connection, isolation_level=None, check_same_thread=False)
-        # A replica is rebuilt from Redis whenever it is opened: durability is Redis's business.
         # WAL lets an iteration read its snapshot through another connection while batches commit.
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=OFF")
+        # A temporary replica is rebuilt whenever it is opened: durability is Redis's business. A
+        # kept one must survive a crash consistent (its state row commits with its rows).
+        db.execute(f"PRAGMA synchronous={'OFF' if self._replica is None else 'NORMAL'}")
         return db
+
+    def _new_replica(self) -> jsonfile_._Connection:
+        assert self._folder is not None
+        return self._connect(pathlib.Path(self._folder) / f"replica-{secrets.token_hex(4)}.db")
+
+    def _set_state(self, db: sqlite3.Connection, seq: int, store: bytes | None) -> None:
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        db.execute(_STATE_SCHEMA)
+        db.execute(_SET_STATE, (self._prefix, (store or b"").decode(), seq, int(version[0]) if version else 0))
+
+    def _adopt(self, db: jsonfile_._Connection) -> None:
+        """Make the freshly built ``db`` the replica (copied into the kept file, if there is one)."""
+        path = self._replica
+        if path is None:
+            self._install(db)
+            return
+        target = self._db if self._db is not None else self._connect(path)
+        built = str(db.execute("PRAGMA database_list").fetchone()[2])
+        try:
+            # One atomic replacement: a crash leaves the old replica or the new one.
+            db.backup(target)
+        except BaseException:
+            if target is not self._db:
+                target.close()
+            raise
+        finally:
+            db.close()
+            _remove_database(built)
+        self._install(target)
 
     def _install(self, db: jsonfile_._Connection) -> None:
         """Make ``db`` the replica: note its tables and the triggers that find what a batch changed."""
         db.execute(_DIRTY_TABLE)
-        names = jsonfile_._tables(db)
+        names = _replicated(db)
         tables = {name: _Table(db, name) for name in names}
         for table in tables.values():
             for statement in _triggers(table):
@@ -572,13 +677,12 @@ class RedisBackend(Backend):
         old, self._db = self._db, db
         self._tables = tables
         self._state.installed = frozenset()  # the engine's temporary triggers lived with the old connection
-        if old is not None:
-            path = old.execute("PRAGMA database_list").fetchone()[2]
+        if old is not None and old is not db:
+            path = str(old.execute("PRAGMA database_list").fetchone()[2])
             old.close()
-            # An iteration still reading the old file keeps it open until it ends (POSIX).
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(OSError):
-                    os.unlink(path + suffix)
+            if self._replica is None:
+                # An iteration still reading the old file keeps it open until it ends (POSIX).
+                _remove_database(path)
 
     def _load(self, version: int) -> tuple[jsonfile_._Connection, int, bytes | None]:
         """A new replica holding the whole store (schema ``version``), and the batch it is at."""
@@ -586,7 +690,7 @@ class RedisBackend(Backend):
         async def snapshot(db: sqlite3.Connection) -> tuple[int, bytes | None]:
             seq = int(await self._client.get(self._key("seq")) or 0)
             store: bytes | None = await self._client.hget(self._key("meta"), "store")
-            for name in jsonfile_._tables(db):
+            for name in _replicated(db):
                 table = _Table(db, name)
                 rows: list[list[typing.Any]] = []
                 async for _, raw in self._client.hscan_iter(self._key("rows", name), count=_CHUNK):
@@ -620,6 +724,7 @@ class RedisBackend(Backend):
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(version),),
             )
+            self._set_state(db, seq, store)
             db.execute("COMMIT")
         except BaseException:
             db.close()
@@ -629,7 +734,7 @@ class RedisBackend(Backend):
     def _reload(self) -> None:
         """Rebuild the replica from the store and catch up with what was written meanwhile."""
         db, seq, store = self._load(schema.SCHEMA_VERSION)
-        self._install(db)
+        self._adopt(db)
         self._seq, self._store = seq, store
         # Rows copied while other processes wrote may be newer than `seq`: replaying the log from
         # there rewrites them with their current values, which makes the replica whole again.
@@ -644,11 +749,11 @@ class RedisBackend(Backend):
             if isinstance(state, str):
                 _LOGGER.info("reloading the replica of %s (%s)", self.name, state)
                 db, seq, store = self._load(schema.SCHEMA_VERSION)
-                self._install(db)
+                self._adopt(db)
                 self._seq, self._store = seq, store
                 continue
             seq, rows = state
-            self._apply_rows(rows)
+            self._apply_rows(rows, seq)
             self._seq = seq
             return
         msg = f"{self.name} is being replaced faster than this process can reload it"
@@ -701,7 +806,7 @@ class RedisBackend(Backend):
                 return current, [(table, key, value) for (table, key), value in values.items()]
             start, current = current, latest
 
-    def _apply_rows(self, rows: Iterable[tuple[str, bytes, bytes | None]]) -> None:
+    def _apply_rows(self, rows: Iterable[tuple[str, bytes, bytes | None]], seq: int) -> None:
         db = self._db
         assert db is not None
         db.execute("BEGIN")
@@ -715,6 +820,7 @@ class RedisBackend(Backend):
                 else:
                     db.execute(table.upsert, table.decode(value))
             db.execute("DELETE FROM temp.persist_dirty")
+            self._set_state(db, seq, self._store)
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -781,6 +887,7 @@ class RedisBackend(Backend):
                 seq = self._push(db)
                 if seq is not None:
                     pushed.append(seq)
+                    self._set_state(db, seq, self._store)
 
             db.before_commit = before_commit
             try:
@@ -858,7 +965,7 @@ class RedisBackend(Backend):
         async def rewrite() -> bytes:
             store = secrets.token_hex(8).encode()
             existing = [key async for key in self._client.scan_iter(match=self._key("rows", "*"), count=1000)]
-            tables = {name: _Table(db, name) for name in jsonfile_._tables(db)}
+            tables = {name: _Table(db, name) for name in _replicated(db)}
             async with self._client.pipeline(transaction=True) as pipe:
                 seq = int(await self._client.get(self._key("seq")) or 0) + 1
                 pipe.multi()
@@ -883,7 +990,8 @@ class RedisBackend(Backend):
             store = self._call(rewrite())
         except Exception as exc:
             raise self._error("cannot write to", exc) from exc
-        self._install(db)
+        self._set_state(db, self._seq, store)
+        self._adopt(db)
         self._store = store
 
     def _migrate(self) -> None:
@@ -990,7 +1098,13 @@ class RedisBackend(Backend):
         writer = jsonfile_.JSONBackend(target)
 
         def run() -> None:
-            content = jsonfile_._render(self._fresh(), None)
+            copy = sqlite3.connect(":memory:")
+            try:
+                self._fresh().backup(copy)
+                copy.execute(f"DROP TABLE IF EXISTS {_STATE_TABLE}")  # the replica's own bookkeeping
+                content = jsonfile_._render(copy, None)
+            finally:
+                copy.close()
             try:
                 target.absolute().parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -1036,6 +1150,12 @@ class RedisBackend(Backend):
                 raise
 
         await self._run(run)
+
+
+def _remove_database(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            os.unlink(path + suffix)
 
 
 def _open_reader(path: str) -> sqlite3.Connection:

@@ -406,3 +406,78 @@ async def test_processes_opening_a_new_store_at_once_all_open_it(redis_prefix: s
             assert await redis.hget(f"{redis_prefix}:meta", "store") is not None
     finally:
         await asyncio.gather(*(backend.close() for backend in backends))
+
+
+# -- a kept replica ------------------------------------------------------------------------------------
+
+
+async def test_a_kept_replica_file_resumes_from_the_log_after_a_restart(
+    redis_prefix: str, tmp_path: pathlib.Path
+) -> None:
+    replica = tmp_path / "replica.db"
+    async with running_on(RedisBackend(REDIS_URL, prefix=redis_prefix)) as (bot, cache, world):
+        reader = RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica)
+        await reader.open_read_only()
+        await reader.close()
+        assert replica.exists(), "the replica file is kept when the backend closes"
+        await world.feed([world.message_create(f"while the reader was off {i}") for i in range(3)])
+        await cache.flush()
+        with log_signal("resuming the replica file") as resumed, log_signal("reloading the replica") as reloaded:
+            async with persist.ReadOnlyCache(
+                RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica), app=bot
+            ) as again:
+                await compare_with_hikari(again, bot)
+        assert resumed.seen.is_set()
+        assert not reloaded.seen.is_set(), "the log covered the gap: nothing to reload"
+
+
+async def test_a_kept_replica_reloads_when_the_log_no_longer_covers_the_gap(
+    redis_prefix: str, tmp_path: pathlib.Path
+) -> None:
+    replica = tmp_path / "replica.db"
+    async with running_on(RedisBackend(REDIS_URL, prefix=redis_prefix, log_length=1)) as (bot, cache, world):
+        reader = RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica)
+        await reader.open_read_only()
+        await reader.close()
+        for i in range(3):
+            await world.feed([world.message_create(f"batch {i}")])
+            await cache.flush()
+        with log_signal("fell behind the store's log") as reloaded:
+            async with persist.ReadOnlyCache(
+                RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica), app=bot
+            ) as again:
+                await compare_with_hikari(again, bot)
+        assert reloaded.seen.is_set()
+
+
+async def test_a_replica_file_of_another_store_is_replaced(redis_prefix: str, tmp_path: pathlib.Path) -> None:
+    replica = tmp_path / "replica.db"
+    other = RedisBackend(REDIS_URL, prefix=f"{redis_prefix}-other", replica=replica)
+    try:
+        await other.open()
+    finally:
+        await other.close()
+    async with running_on(RedisBackend(REDIS_URL, prefix=redis_prefix)) as (bot, _, _):
+        with log_signal("holds another store") as replaced:
+            async with persist.ReadOnlyCache(
+                RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica), app=bot
+            ) as cache:
+                await compare_with_hikari(cache, bot)
+        assert replaced.seen.is_set()
+    async with client() as redis:
+        keys = [key async for key in redis.scan_iter(match=f"{redis_prefix}-other:*")]
+        await redis.delete(*keys)
+
+
+async def test_two_processes_cannot_share_a_replica_file(redis_prefix: str, tmp_path: pathlib.Path) -> None:
+    replica = tmp_path / "replica.db"
+    first = RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica)
+    await first.open()
+    try:
+        with pytest.raises(persist.BackendError, match="in use by another process"):
+            await RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica).open()
+    finally:
+        await first.close()
+    second = RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica)
+    await second.open()  # free again once the first closed
+    await second.close()
