@@ -13,6 +13,9 @@ server or database:
     for ``member_records``), the value is the row as a JSON object with the entity embedded, the
     same rows as a [`JSONBackend`][hikaripersist.jsonfile.JSONBackend] file holds. ``HGET
     hikari-persist:rows:guilds "[81384788765712384]"`` answers a point lookup from any language.
+``{prefix}:by:{table}:{column}:{value}`` (set; sorted set by creation time for messages)
+    The keys of the rows with that value, for lookups without scanning: a guild's channels,
+    roles, members... (``guild_id``), a channel's threads, voice states, invites and messages.
 ``{prefix}:seq`` (integer)
     The number of batches committed.
 ``{prefix}:log`` (stream)
@@ -107,6 +110,29 @@ redis.call('HSET', KEYS[1], 'format', ARGV[1], 'schema_version', ARGV[2], 'store
 redis.call('SETNX', KEYS[2], 0)
 return 1
 """
+# Lookups other clients get from the store without scanning: a set of row keys per value of these
+# columns (`{prefix}:by:{table}:{column}:{value}`), a sorted set by creation time for a channel's
+# messages. Rows the cache's queries do not show (member records kept only for a message, messages
+# kept only as replied to) are left out.
+_LOOKUPS: typing.Final[Mapping[str, tuple[str, ...]]] = {
+    "channels": ("guild_id", "parent_id"),
+    "threads": ("guild_id", "parent_id"),
+    "roles": ("guild_id",),
+    "member_records": ("guild_id",),
+    "emojis": ("guild_id",),
+    "stickers": ("guild_id",),
+    "presences": ("guild_id",),
+    "voice_states": ("guild_id", "channel_id"),
+    "messages": ("channel_id",),
+    "invites": ("guild_id", "channel_id"),
+}
+_SORTED_LOOKUPS: typing.Final[frozenset[tuple[str, str]]] = frozenset({("messages", "channel_id")})
+_HIDDEN: typing.Final[Mapping[str, tuple[str, typing.Callable[[typing.Any], bool]]]] = {
+    "member_records": ("is_deleted", lambda value: value != 0),
+    "messages": ("is_reference", lambda value: value is None or value >= 2),
+}
+_Indexed = dict[str, typing.Any]
+"""Column -> value of a row's lookups (values that are ``None`` left out)."""
 # Where a replica records which store and batch it holds, in the same transactions as the rows.
 _STATE_TABLE: typing.Final[str] = "persist_replica"
 _STATE_SCHEMA: typing.Final[str] = (
@@ -152,7 +178,9 @@ class _Table:
         "columns",
         "delete",
         "dirty",
+        "hidden",
         "keys",
+        "lookups",
         "marker",
         "name",
         "select",
@@ -166,6 +194,9 @@ class _Table:
         blobs = [i for i, row in enumerate(info) if str(row[2]).upper() == "BLOB"]
         # The entity (the one BLOB column) goes last, embedded as is: no parsing to write or load it.
         self.blob = blobs[0] if len(blobs) == 1 else None
+        self.lookups = [(self.columns.index(c), c) for c in _LOOKUPS.get(name, ()) if c in self.columns]
+        hidden = _HIDDEN.get(name)
+        self.hidden = (self.columns.index(hidden[0]), hidden[1]) if hidden and hidden[0] in self.columns else None
         self.marker = f',"{self.columns[blobs[0]]}":'.encode() if self.blob is not None else b""
         keys = [str(row[1]) for row in sorted((row for row in info if row[5]), key=lambda row: int(row[5]))]
         if not keys or len(keys) > len(_KEY_COLUMNS):
@@ -191,6 +222,12 @@ class _Table:
     def key_of(self, values: Sequence[typing.Any]) -> bytes:
         """The store's field for a row: the JSON array of its primary key."""
         return orjson.dumps(list(values))
+
+    def indexed(self, cells: Sequence[typing.Any]) -> _Indexed | None:
+        """The row's lookup values, or ``None`` when the cache's queries do not show it."""
+        if self.hidden is not None and self.hidden[1](cells[self.hidden[0]]):
+            return None
+        return {column: cells[i] for i, column in self.lookups if cells[i] is not None}
 
     def encode(self, cells: Sequence[typing.Any]) -> bytes:
         """The row as a JSON object, its entity embedded last."""
@@ -223,6 +260,25 @@ def _insert(db: sqlite3.Connection, table: _Table, rows: list[list[typing.Any]],
     except (sqlite3.Error, OverflowError, ValueError) as exc:
         msg = f"{name} has rows in {table.name!r} that do not fit its schema ({exc}); refusing to touch it"
         raise SchemaError(msg) from exc
+
+
+class _Changes:
+    """The rows of one table a batch changed, and their lookups before and after."""
+
+    __slots__: typing.Sequence[str] = ("before", "deletes", "indexed", "table", "upserts")
+
+    def __init__(self, table: _Table) -> None:
+        self.table = table
+        self.upserts: dict[bytes, bytes] = {}
+        self.deletes: list[bytes] = []
+        self.indexed: dict[bytes, _Indexed | None] = {}
+        self.before: dict[bytes, _Indexed | None] = {}
+
+    def moves(self) -> Iterable[tuple[bytes, _Indexed, _Indexed]]:
+        for key in (*self.upserts, *self.deletes):
+            old, new = self.before.get(key), self.indexed.get(key)
+            if old or new:
+                yield key, old or {}, new or {}
 
 
 def _replicated(db: sqlite3.Connection) -> list[str]:
@@ -908,21 +964,23 @@ class RedisBackend(Backend):
 
     def _push(self, db: sqlite3.Connection) -> int | None:
         """Write the rows the open transaction changed to the store; the new batch number or ``None``."""
-        changed: dict[str, tuple[dict[bytes, bytes], list[bytes]]] = {}
+        changed: dict[str, _Changes] = {}
         listed: list[tuple[str, str]] = []
         for (name,) in db.execute("SELECT DISTINCT tbl FROM temp.persist_dirty").fetchall():
             table = self._tables[name]
-            upserts: dict[bytes, bytes] = {}
-            deletes: list[bytes] = []
+            changes = _Changes(table)
             arity = table.arity
             for row in db.execute(table.dirty, (name,)):
                 key = table.key_of(row[:arity])
                 listed.append((name, key.decode()))
                 if row[arity] is None:
-                    deletes.append(key)
+                    changes.deletes.append(key)
                 else:
-                    upserts[key] = table.encode(row[arity + 1 :])
-            changed[name] = (upserts, deletes)
+                    cells = row[arity + 1 :]
+                    changes.upserts[key] = table.encode(cells)
+                    if table.lookups:
+                        changes.indexed[key] = table.indexed(cells)
+            changed[name] = changes
         if not listed:
             return None
         db.execute("DELETE FROM temp.persist_dirty")
@@ -933,8 +991,21 @@ class RedisBackend(Backend):
         except Exception as exc:
             raise self._error("cannot write to", exc) from exc
 
-    async def _commit(self, changed: Mapping[str, tuple[dict[bytes, bytes], list[bytes]]], log: bytes) -> int:
+    async def _commit(self, changed: Mapping[str, _Changes], log: bytes) -> int:
         errors = _errors()
+        # The lookups the rows had before (this process holds the lock: nobody changes them meanwhile).
+        reads = self._client.pipeline(transaction=False)
+        order: list[tuple[_Changes, list[bytes]]] = []
+        for name, changes in changed.items():
+            if changes.table.lookups:
+                keys = [*changes.upserts, *changes.deletes]
+                for begin in range(0, len(keys), _CHUNK):
+                    part = keys[begin : begin + _CHUNK]
+                    reads.hmget(self._key("rows", name), part)
+                    order.append((changes, part))
+        for (changes, part), found in zip(order, await reads.execute() if order else [], strict=True):
+            for key, raw in zip(part, found, strict=True):
+                changes.before[key] = changes.table.indexed(changes.table.decode(raw)) if raw is not None else None
         async with self._client.pipeline(transaction=True) as pipe:
             await pipe.watch(self._key("seq"))
             current = int(await pipe.get(self._key("seq")) or 0)
@@ -943,13 +1014,14 @@ class RedisBackend(Backend):
                 raise BackendError(msg)
             seq = current + 1
             pipe.multi()
-            for name, (upserts, deletes) in changed.items():
+            for name, changes in changed.items():
                 key = self._key("rows", name)
-                items = list(upserts.items())
+                items = list(changes.upserts.items())
                 for begin in range(0, len(items), _CHUNK):
                     pipe.hset(key, mapping=dict(items[begin : begin + _CHUNK]))
-                for begin in range(0, len(deletes), _CHUNK):
-                    pipe.hdel(key, *deletes[begin : begin + _CHUNK])
+                for begin in range(0, len(changes.deletes), _CHUNK):
+                    pipe.hdel(key, *changes.deletes[begin : begin + _CHUNK])
+                self._queue_lookups(pipe, name, changes.moves())
             pipe.set(self._key("seq"), seq)
             pipe.xadd(self._key("log"), {"k": log}, id=f"{seq}-1", maxlen=self._log_length, approximate=False)
             try:
@@ -959,12 +1031,42 @@ class RedisBackend(Backend):
                 raise BackendError(msg) from exc
         return seq
 
+    def _queue_lookups(self, pipe: typing.Any, table: str, moves: Iterable[tuple[bytes, _Indexed, _Indexed]]) -> None:
+        """Queue the set updates moving each row key from its old lookup values to its new ones."""
+        added: dict[str, list[bytes]] = {}
+        removed: dict[str, list[bytes]] = {}
+        scored: dict[str, dict[bytes, float]] = {}
+        for key, old, new in moves:
+            for column in {*old, *new}:
+                before, after = old.get(column), new.get(column)
+                if before == after:
+                    continue
+                if before is not None:
+                    removed.setdefault(self._key("by", table, column, str(before)), []).append(key)
+                if after is not None:
+                    target = self._key("by", table, column, str(after))
+                    if (table, column) in _SORTED_LOOKUPS:
+                        # Scores are doubles: a snowflake's millisecond part orders exactly.
+                        scored.setdefault(target, {})[key] = float(int(orjson.loads(key)[0]) >> 22)
+                    else:
+                        added.setdefault(target, []).append(key)
+        for target, keys in removed.items():
+            if any(target.startswith(self._key("by", t, c, "")) for t, c in _SORTED_LOOKUPS):
+                pipe.zrem(target, *keys)
+            else:
+                pipe.srem(target, *keys)
+        for target, keys in added.items():
+            pipe.sadd(target, *keys)
+        for target, mapping in scored.items():
+            pipe.zadd(target, mapping)
+
     def _replace(self, db: jsonfile_._Connection) -> None:
         """Make the store hold exactly ``db``'s rows (holding the lock), then use ``db`` as the replica."""
 
         async def rewrite() -> bytes:
             store = secrets.token_hex(8).encode()
             existing = [key async for key in self._client.scan_iter(match=self._key("rows", "*"), count=1000)]
+            existing += [key async for key in self._client.scan_iter(match=self._key("by", "*"), count=1000)]
             tables = {name: _Table(db, name) for name in _replicated(db)}
             async with self._client.pipeline(transaction=True) as pipe:
                 seq = int(await self._client.get(self._key("seq")) or 0) + 1
@@ -978,6 +1080,11 @@ class RedisBackend(Backend):
                         arity = table.arity
                         mapping = {table.key_of(r[:arity]): table.encode(r[arity:]) for r in part}
                         pipe.hset(self._key("rows", name), mapping=mapping)
+                        if table.lookups:
+                            moves: list[tuple[bytes, _Indexed, _Indexed]] = [
+                                (table.key_of(r[:arity]), {}, table.indexed(r[arity:]) or {}) for r in part
+                            ]
+                            self._queue_lookups(pipe, name, moves)
                 version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
                 pipe.hset(self._key("meta"), mapping={"schema_version": version, "store": store})
                 pipe.set(self._key("seq"), seq)

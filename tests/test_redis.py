@@ -52,6 +52,12 @@ async def client() -> AsyncGenerator[typing.Any, None]:
         await connection.aclose()
 
 
+async def client_zrange(prefix: str, channel_id: str) -> list[bytes]:
+    async with client() as redis:
+        keys: list[bytes] = await redis.zrange(f"{prefix}:by:messages:channel_id:{channel_id}", 0, -1)
+        return keys
+
+
 def running_on(backend: RedisBackend) -> typing.AsyncContextManager[Running]:
     return running(typing.cast("persist.SQLiteBackend", backend))
 
@@ -204,9 +210,14 @@ async def test_restore_replaces_the_store_for_every_process(redis_prefix: str, t
             await world.feed([world.message_create(f"after the backup {i}") for i in range(3)])
             await cache.flush()
             assert await reader.messages.count() == before + 3
+            newest = await client_zrange(redis_prefix, world.channel_id)
             await cache.restore(backup)
             assert await cache.messages.count() == before
             assert await reader.messages.count() == before
+            # The lookups were rebuilt from the backup's rows: the newer messages left them too.
+            restored = await client_zrange(redis_prefix, world.channel_id)
+            assert set(restored) < set(newest)
+            assert len(set(newest) - set(restored)) == 3
     document = orjson.loads(backup.read_bytes())
     assert document["format"] == "hikari-persist"
     assert len(document["tables"]["messages"]) == before
@@ -481,3 +492,45 @@ async def test_two_processes_cannot_share_a_replica_file(redis_prefix: str, tmp_
     second = RedisBackend(REDIS_URL, prefix=redis_prefix, replica=replica)
     await second.open()  # free again once the first closed
     await second.close()
+
+
+# -- lookups for other clients -------------------------------------------------------------------------
+
+
+async def lookups_match_hikari(redis: typing.Any, prefix: str, bot: typing.Any) -> int:
+    """Assert the store's sets equal what hikari's cache holds; return how many sets were compared."""
+    compared = 0
+    for guild_id in bot.cache.get_guilds_view():
+        members = await redis.smembers(f"{prefix}:by:member_records:guild_id:{guild_id}")
+        expected = {f"[{guild_id},{user_id}]".encode() for user_id in bot.cache.get_members_view_for_guild(guild_id)}
+        assert members == expected, guild_id
+        channels = await redis.smembers(f"{prefix}:by:channels:guild_id:{guild_id}")
+        assert channels == {f"[{c}]".encode() for c in bot.cache.get_guild_channels_view_for_guild(guild_id)}
+        roles = await redis.smembers(f"{prefix}:by:roles:guild_id:{guild_id}")
+        assert roles == {f"[{r}]".encode() for r in bot.cache.get_roles_view_for_guild(guild_id)}
+        compared += 3
+    by_channel: dict[int, list[int]] = {}
+    for message in bot.cache.get_messages_view().values():
+        by_channel.setdefault(int(message.channel_id), []).append(int(message.id))
+    for channel_id, ids in by_channel.items():
+        newest_first = await redis.zrevrange(f"{prefix}:by:messages:channel_id:{channel_id}", 0, -1)
+        assert [orjson.loads(key)[0] for key in newest_first] == sorted(ids, reverse=True), channel_id
+        compared += 1
+    return compared
+
+
+async def test_sets_answer_a_guilds_members_and_a_channels_newest_messages(redis_prefix: str) -> None:
+    async with running_on(RedisBackend(REDIS_URL, prefix=redis_prefix)) as (bot, cache, world), client() as redis:
+        assert await lookups_match_hikari(redis, redis_prefix, bot) > 3
+        gone = world.members[1]
+        await world.feed(
+            [
+                ("GUILD_MEMBER_REMOVE", 0, {"guild_id": world.guild_id, "user": gone["user"]}),
+                *(world.message_create(f"newer {i}") for i in range(3)),
+            ]
+        )
+        await cache.flush()
+        assert f"[{world.guild_id},{gone['user']['id']}]".encode() not in await redis.smembers(
+            f"{redis_prefix}:by:member_records:guild_id:{world.guild_id}"
+        )
+        await lookups_match_hikari(redis, redis_prefix, bot)

@@ -18,6 +18,7 @@ import pytest
 
 import hikaripersist as persist
 from hikaripersist._internal import offline
+from tests import test_redis
 from tests.conftest import make_bot
 from tests.reference import compare_with_hikari
 from tests.services import POSTGRESQL_URL, REDIS_URL
@@ -117,3 +118,6 @@ async def test_shard_processes_share_one_redis_store(redis_prefix: str) -> None:
     async with persist.ReadOnlyCache(persist.backend_from_url(url), app=bot) as cache:
         counts = await compare_with_hikari(cache, bot)
     assert counts["members"] > 400
+    # The sets other clients read were kept right by all the writers.
+    async with test_redis.client() as redis:
+        assert await test_redis.lookups_match_hikari(redis, redis_prefix, bot) > 10
