@@ -376,6 +376,7 @@ class RedisBackend(Backend):
         "_log_length",
         "_loop",
         "_offline",
+        "_path",
         "_prefix",
         "_read_only",
         "_replica",
@@ -386,6 +387,7 @@ class RedisBackend(Backend):
         "_tables",
         "_token",
         "_url",
+        "_writing",
     )
 
     def __init__(
@@ -427,6 +429,8 @@ class RedisBackend(Backend):
         self._store: bytes | None = None
         self._read_only = False
         self._offline = False
+        self._path: str | None = None  # the replica's file, for readers' own connections
+        self._writing = 0  # batches in the worker thread (it may be waiting for another process)
         self._token = secrets.token_hex(16)
         self._state = sqlite_._WriterState()
 
@@ -731,6 +735,7 @@ class RedisBackend(Backend):
             for statement in _triggers(table):
                 db.execute(statement)
         old, self._db = self._db, db
+        self._path = str(db.execute("PRAGMA database_list").fetchone()[2])
         self._tables = tables
         self._state.installed = frozenset()  # the engine's temporary triggers lived with the old connection
         if old is not None and old is not db:
@@ -901,6 +906,8 @@ class RedisBackend(Backend):
         ttl = str(int(self._lock_timeout * 1000))
         try:
             while not await self._client.eval(_ACQUIRE, 1, self._key("lock"), self._token, ttl):
+                if delay == _LOCK_POLL[0]:
+                    _LOGGER.debug("waiting for the lock of %s (another process is writing)", self.name)
                 if loop.time() > deadline:
                     msg = f"timed out waiting for the lock of {self.name} (another writer holds it)"
                     raise BackendError(msg)
@@ -912,12 +919,21 @@ class RedisBackend(Backend):
             raise self._error("cannot lock", exc) from exc
 
     async def write(self, batch: Sequence[hikari.Event], *, rule: Rule | None) -> WriteResult:
-        return await self._run(self._write, batch, rule, None)
+        return await self._writing_batch(batch, rule, None)
 
     async def write_with_changes(
         self, batch: Sequence[hikari.Event], *, rule: Rule | None, changes: ChangeRequest
     ) -> WriteResult:
-        return await self._run(self._write, batch, rule, changes)
+        return await self._writing_batch(batch, rule, changes)
+
+    async def _writing_batch(
+        self, batch: Sequence[hikari.Event], rule: Rule | None, request: ChangeRequest | None
+    ) -> WriteResult:
+        self._writing += 1
+        try:
+            return await self._run(self._write, batch, rule, request)
+        finally:
+            self._writing -= 1
 
     def _write(self, batch: Sequence[hikari.Event], rule: Rule | None, request: ChangeRequest | None) -> WriteResult:
         if self._read_only:
@@ -1157,7 +1173,7 @@ class RedisBackend(Backend):
         The rows are read through a connection of their own, so a long iteration neither holds
         the rows in memory nor delays the writer.
         """
-        path = await self._run(self._replica_path)
+        path = self._path if self._writing and self._path else await self._run(self._replica_path)
         reader = await asyncio.to_thread(_open_reader, path)
         try:
             cursor = await asyncio.to_thread(reader.execute, sql, tuple(params))
@@ -1168,8 +1184,17 @@ class RedisBackend(Backend):
             await asyncio.to_thread(reader.close)
 
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
-        row: Row | None = await self._run(self._query, sql, tuple(params), True)
-        return row
+        """Return the first row of a read query.
+
+        Between batches the replica is brought up to date first. While this process writes a
+        batch (which may be waiting for another process's), the query reads the replica as last
+        committed through a connection of its own instead of waiting for the batch.
+        """
+        if self._writing and self._path is not None and self._db is not None:
+            row: Row | None = await asyncio.to_thread(_read_one, self._path, sql, tuple(params))
+            return row
+        found: Row | None = await self._run(self._query, sql, tuple(params), True)
+        return found
 
     async def schema_version(self) -> int:
         return int(await self.scalar("SELECT value FROM meta WHERE key = 'schema_version'") or 0)
@@ -1180,8 +1205,12 @@ class RedisBackend(Backend):
         def run() -> int:
             async def measure() -> int:
                 total = 0
-                async for key in self._client.scan_iter(match=self._key("*"), count=1000):
-                    total += int(await self._client.memory_usage(key) or 0)
+                keys = [key async for key in self._client.scan_iter(match=self._key("*"), count=1000)]
+                for begin in range(0, len(keys), _CHUNK):
+                    pipe = self._client.pipeline(transaction=False)
+                    for key in keys[begin : begin + _CHUNK]:
+                        pipe.memory_usage(key)
+                    total += sum(int(size or 0) for size in await pipe.execute())
                 return total
 
             return self._call(measure())
@@ -1263,6 +1292,15 @@ def _remove_database(path: str) -> None:
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(OSError):
             os.unlink(path + suffix)
+
+
+def _read_one(path: str, sql: str, params: tuple[typing.Any, ...]) -> Row | None:
+    reader = _open_reader(path)
+    try:
+        row: Row | None = reader.execute(sql, params).fetchone()
+        return row
+    finally:
+        reader.close()
 
 
 def _open_reader(path: str) -> sqlite3.Connection:

@@ -534,3 +534,20 @@ async def test_sets_answer_a_guilds_members_and_a_channels_newest_messages(redis
             f"{redis_prefix}:by:member_records:guild_id:{world.guild_id}"
         )
         await lookups_match_hikari(redis, redis_prefix, bot)
+
+
+async def test_reads_do_not_wait_for_a_batch_waiting_for_another_process(redis_prefix: str) -> None:
+    async with running_on(RedisBackend(REDIS_URL, prefix=redis_prefix)) as (bot, cache, world), client() as redis:
+        guilds = await cache.guilds.count()
+        # Another process holds the lock (as while it writes a long batch).
+        await redis.set(f"{redis_prefix}:lock", "another process", px=30_000)
+        with log_signal("waiting for the lock") as waiting:
+            await world.feed([world.message_create("queued behind the other process")])
+            await asyncio.wait_for(waiting.seen.wait(), 30)
+            # The batch waits; reads answer from what is committed (a deadline, far below the lock's 30 s).
+            assert await asyncio.wait_for(cache.guilds.count(), 5) == guilds
+            assert await asyncio.wait_for(cache.guilds.get(id=int(world.guild_id)), 5) is not None
+            assert not [m async for m in cache.messages.where(content="queued behind the other process")]
+        await redis.delete(f"{redis_prefix}:lock")
+        await cache.flush()
+        await compare_with_hikari(cache, bot)
