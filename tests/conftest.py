@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import typing
+import urllib.parse
 import uuid
 
 import hikari
@@ -13,7 +14,7 @@ import redis.asyncio as redis_asyncio
 
 import hikaripersist as persist
 from hikaripersist._internal import gateway_session, offline
-from tests.services import POSTGRESQL_URL, REDIS_URL, require_service
+from tests.services import MYSQL_URL, POSTGRESQL_URL, REDIS_URL, require_service
 
 if typing.TYPE_CHECKING:
     import pathlib
@@ -78,6 +79,21 @@ async def postgresql_schema() -> AsyncIterator[str]:
         await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     finally:
         await connection.close()
+
+
+def mysql_url(database: str) -> str:
+    """The test MySQL/MariaDB server's URL with ``database`` as its path."""
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(MYSQL_URL)._replace(path=f"/{database}"))
+
+
+@pytest.fixture
+async def mysql_database() -> AsyncIterator[str]:
+    """A fresh database on the test MySQL/MariaDB server, dropped after the test."""
+    from tests import test_mysql  # the MySQL helpers live with the MySQL tests
+
+    name = await test_mysql._fresh_database()
+    yield name
+    await test_mysql.sql(f"DROP DATABASE IF EXISTS {name}")
 
 
 @pytest.fixture

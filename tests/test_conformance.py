@@ -29,8 +29,6 @@ class TestJSONBackend(BackendConformance):
 
 
 class TestPostgreSQLBackend(BackendConformance):
-    supports_read_only = False  # a missing schema cannot be told from an empty one
-
     @pytest.fixture
     def make_backend(self, postgresql_schema: str) -> BackendFactory:
         return lambda: persist.PostgreSQLBackend(POSTGRESQL_URL, schema=postgresql_schema)

@@ -18,30 +18,14 @@ import pytest
 import pytest_asyncio
 
 import hikaripersist as persist
-from hikaripersist import mysql as mysql_module
-from hikaripersist._internal import dialect, engine, gateway_session, offline, schema
+from hikaripersist._internal import dialect, engine, gateway_session, offline, schema, server
 from hikaripersist.mysql import MySQLBackend
 from hikaripersist.testing import BackendConformance
 from tests.conftest import make_bot, session
 from tests.reference import compare_with_hikari
+from tests.server_tests import check_a_failing_event_is_undone_alone, filled_cache, query_tests
 from tests.services import MYSQL_URL, require_service
 from tests.test_change_events import KIND_EVENTS, ChangeLog, Stage, steps_for
-from tests.test_queries import (
-    test_every_field_filters_like_python_would,
-    test_list_fields_match_membership,
-    test_unknown_fields_and_values_are_refused_at_the_call,
-    test_values_are_bound_parameters,
-)
-from tests.test_query_operators import (
-    test_limit_and_count_are_pushed_into_the_query,
-    test_membership_and_null_checks,
-    test_not_equal,
-    test_order_and_limit_are_applied_by_the_database,
-    test_ranges_on_an_indexed_time_column,
-    test_ranges_on_json_fields,
-    test_relationship_shortcuts,
-    test_text_prefix_and_contains_are_case_sensitive,
-)
 from tests.test_retention import reply
 from tests.test_writer import BASE, running
 
@@ -52,21 +36,6 @@ if typing.TYPE_CHECKING:
 
     from hikaripersist.testing import BackendFactory
     from tests.test_writer import Running
-
-__all__ = (
-    "test_every_field_filters_like_python_would",
-    "test_limit_and_count_are_pushed_into_the_query",
-    "test_list_fields_match_membership",
-    "test_membership_and_null_checks",
-    "test_not_equal",
-    "test_order_and_limit_are_applied_by_the_database",
-    "test_ranges_on_an_indexed_time_column",
-    "test_ranges_on_json_fields",
-    "test_relationship_shortcuts",
-    "test_text_prefix_and_contains_are_case_sensitive",
-    "test_unknown_fields_and_values_are_refused_at_the_call",
-    "test_values_are_bound_parameters",
-)
 
 Payload = dict[str, typing.Any]
 Record = tuple[str, int, Payload]
@@ -129,8 +98,6 @@ def running_on(store_backend: MySQLBackend) -> typing.AsyncContextManager[Runnin
 
 
 class TestMySQLConformance(BackendConformance):
-    supports_read_only = False  # a missing database is an open error, an empty one cannot be told apart
-
     @pytest.fixture
     def make_backend(self, store: str) -> BackendFactory:
         return lambda: backend(store)
@@ -142,19 +109,14 @@ class TestMySQLConformance(BackendConformance):
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def filled() -> AsyncIterator[tuple[hikari.GatewayBot, persist.Cache]]:
     name = await _fresh_database()
-    bot = make_bot()
     try:
-        async with persist.Cache(bot, backend(name)) as cache:
-            # Smaller than the SQLite run: every statement is a round trip to the server.
-            await offline.replay(bot, session(seed=5, members=(400, 120, 30), messages_per_channel=6))
-            await cache.flush()
-            yield bot, cache
+        async with filled_cache(backend(name)) as filled:
+            yield filled
     finally:
         await sql(f"DROP DATABASE IF EXISTS {name}")
 
 
-for _name in __all__:
-    globals()[_name] = pytest.mark.asyncio(loop_scope="module")(globals()[_name])
+globals().update(query_tests())
 
 
 # -- the dialect ---------------------------------------------------------------------------------------
@@ -257,6 +219,10 @@ async def test_each_event_of_a_batch_reports_the_entity_as_it_left_it(store: str
         assert nicks == [f"nick {i}" for i in range(5)]
 
 
+async def test_a_failing_event_is_undone_alone(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    await check_a_failing_event_is_undone_alone(backend(store, batch_size=1000, flush_interval=60), monkeypatch)
+
+
 # -- retention -----------------------------------------------------------------------------------------
 
 
@@ -292,7 +258,7 @@ async def test_max_per_channel_expires_like_hikaris_message_limit(store: str) ->
 
 
 async def test_max_age_expires_old_messages(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mysql_module, "RETENTION_STEP", 40)
+    monkeypatch.setattr(server, "RETENTION_STEP", 40)
     now = datetime.datetime.now(datetime.timezone.utc)
     old, recent = now - datetime.timedelta(days=30), now - datetime.timedelta(minutes=5)
     async with running_on(backend(store)) as (_, cache, _world):

@@ -15,11 +15,11 @@ import hikari
 import pytest
 
 import hikaripersist as persist
-from hikaripersist import postgresql as postgresql_module
-from hikaripersist._internal import gateway_session, offline, schema
+from hikaripersist._internal import gateway_session, offline, schema, server
 from hikaripersist.postgresql import PostgreSQLBackend
 from tests.conftest import make_bot, session
 from tests.reference import compare_with_hikari
+from tests.server_tests import check_a_failing_event_is_undone_alone
 from tests.services import POSTGRESQL_URL
 from tests.test_change_events import KIND_EVENTS, ChangeLog, Stage, steps_for
 from tests.test_retention import reply
@@ -137,6 +137,10 @@ async def test_each_event_of_a_batch_reports_the_entity_as_it_left_it(store: str
         assert nicks == [f"nick {i}" for i in range(5)]
 
 
+async def test_a_failing_event_is_undone_alone(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    await check_a_failing_event_is_undone_alone(backend(store, batch_size=1000, flush_interval=60), monkeypatch)
+
+
 # -- retention -----------------------------------------------------------------------------------------
 
 
@@ -177,7 +181,7 @@ async def test_max_per_channel_expires_like_hikaris_message_limit(store: str) ->
 
 
 async def test_max_age_expires_old_messages(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(postgresql_module, "RETENTION_STEP", 40)
+    monkeypatch.setattr(server, "RETENTION_STEP", 40)
     now = datetime.datetime.now(datetime.timezone.utc)
     old, recent = now - datetime.timedelta(days=30), now - datetime.timedelta(minutes=5)
     async with running_on(backend(store)) as (bot, cache, _):

@@ -248,7 +248,9 @@ async def test_version_2_file_is_migrated(tmp_path: pathlib.Path) -> None:
     await _run(lambda: persist.SQLiteBackend(path), first)
     db = sqlite3.connect(path)
     try:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(schema.SCHEMA_VERSION),)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            str(schema.SCHEMA_VERSION),
+        )
         # Only the guild READY lists that is still unavailable awaits its first GUILD_CREATE.
         listed = {int(g["id"]) for g in first[0][2]["guilds"]}
         assert {r[0] for r in db.execute("SELECT guild_id FROM fresh_guilds")} == listed - set(_guild_ids(first))

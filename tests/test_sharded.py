@@ -19,7 +19,7 @@ import pytest
 import hikaripersist as persist
 from hikaripersist._internal import offline
 from tests import test_redis
-from tests.conftest import make_bot
+from tests.conftest import make_bot, mysql_url
 from tests.reference import compare_with_hikari
 from tests.services import POSTGRESQL_URL, REDIS_URL
 from tests.shard_worker import SESSION_SHARDS, session
@@ -104,6 +104,15 @@ async def test_shard_processes_share_one_sqlite_file(tmp_path: pathlib.Path, lay
 
 async def test_shard_processes_share_one_postgresql_store(postgresql_schema: str) -> None:
     url = f"{POSTGRESQL_URL}?schema={postgresql_schema}"
+    await run_sharded(url, OWNERS["one process per shard"])
+    bot = await reference()
+    async with persist.ReadOnlyCache(persist.backend_from_url(url), app=bot) as cache:
+        counts = await compare_with_hikari(cache, bot)
+    assert counts["members"] > 400
+
+
+async def test_shard_processes_share_one_mysql_store(mysql_database: str) -> None:
+    url = mysql_url(mysql_database)
     await run_sharded(url, OWNERS["one process per shard"])
     bot = await reference()
     async with persist.ReadOnlyCache(persist.backend_from_url(url), app=bot) as cache:

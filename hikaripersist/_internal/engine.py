@@ -685,7 +685,14 @@ class Engine:
     # --- users (hikari: _set_user / _garbage_collect_user) --------------------------------------
 
     def _user_row(self, user: hikari.User) -> tuple[typing.Any, ...]:
-        return (int(user.id), user.username, user.global_name, int(user.is_bot), self._codec.dumps(user), self._received)
+        return (
+            int(user.id),
+            user.username,
+            user.global_name,
+            int(user.is_bot),
+            self._codec.dumps(user),
+            self._received,
+        )
 
     def _set_user(self, user: hikari.User) -> None:
         self._set_users((user,))

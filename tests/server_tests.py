@@ -1,0 +1,101 @@
+"""Tests shared by the server stores' test modules (PostgreSQL, MySQL).
+
+The query and filter-operator tests of the SQLite store run again on a server store: a module calls
+``globals().update(query_tests())`` and defines a module-scoped ``filled`` fixture (on the module's
+event loop) that yields from [`filled_cache`][] on its store; only the store differs. The
+``check_*`` coroutines are test bodies that take the module's backend.
+"""
+
+from __future__ import annotations
+
+__all__ = ("check_a_failing_event_is_undone_alone", "filled_cache", "query_tests")
+
+import contextlib
+import types
+import typing
+
+import pytest
+
+import hikaripersist as persist
+from hikaripersist._internal import engine, offline
+from tests import test_queries, test_query_operators
+from tests.conftest import make_bot, session
+from tests.test_writer import message_ids, running
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    import hikari
+
+_TESTS: typing.Final[tuple[types.FunctionType, ...]] = (
+    test_queries.test_every_field_filters_like_python_would,
+    test_queries.test_list_fields_match_membership,
+    test_queries.test_unknown_fields_and_values_are_refused_at_the_call,
+    test_queries.test_values_are_bound_parameters,
+    test_query_operators.test_limit_and_count_are_pushed_into_the_query,
+    test_query_operators.test_membership_and_null_checks,
+    test_query_operators.test_not_equal,
+    test_query_operators.test_order_and_limit_are_applied_by_the_database,
+    test_query_operators.test_ranges_on_an_indexed_time_column,
+    test_query_operators.test_ranges_on_json_fields,
+    test_query_operators.test_relationship_shortcuts,
+    test_query_operators.test_text_prefix_and_contains_are_case_sensitive,
+)
+
+
+def _copy(test: types.FunctionType) -> types.FunctionType:
+    # A copy of its own: marking it must not mark the SQLite module's test (marks live on the function).
+    copy = types.FunctionType(test.__code__, test.__globals__, test.__name__, test.__defaults__, test.__closure__)
+    copy.__dict__.update(test.__dict__)
+    copy.__kwdefaults__ = test.__kwdefaults__
+    copy.__qualname__ = test.__qualname__
+    copy.__doc__ = test.__doc__
+    copy.__annotations__ = test.__annotations__
+    return copy
+
+
+def query_tests() -> dict[str, types.FunctionType]:
+    """The tests by name, each a fresh copy that runs on the module's event loop (that of ``filled``)."""
+    return {test.__name__: pytest.mark.asyncio(loop_scope="module")(_copy(test)) for test in _TESTS}
+
+
+@contextlib.asynccontextmanager
+async def filled_cache(backend: persist.Backend) -> AsyncGenerator[tuple[hikari.GatewayBot, persist.Cache], None]:
+    """A cache on ``backend`` holding the session the tests query, and the bot that wrote it."""
+    bot = make_bot()
+    async with persist.Cache(bot, backend) as cache:
+        # Smaller than the SQLite run: every statement is a round trip to the server.
+        await offline.replay(bot, session(seed=5, members=(400, 120, 30), messages_per_channel=6))
+        await cache.flush()
+        yield bot, cache
+
+
+async def check_a_failing_event_is_undone_alone(backend: persist.Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch goes without savepoints until an event fails; then it is written again, one savepoint per event."""
+    original = engine.Engine._on_message_create  # pyright: ignore[reportPrivateUsage]
+
+    def fail_on_boom(self: engine.Engine, event: hikari.MessageCreateEvent) -> None:
+        original(self, event)  # writes first: the batch's second attempt must undo it
+        if event.message.content == "boom":
+            msg = "cannot store this one"
+            raise RuntimeError(msg)
+
+    monkeypatch.setattr(engine.Engine, "_on_message_create", fail_on_boom)
+    async with running(typing.cast("persist.SQLiteBackend", backend)) as (_, cache, world):
+        writer = typing.cast("typing.Any", backend)._writer
+        records = [world.message_create("boom" if i == 5 else f"fine {i}", author=i) for i in range(10)]
+        ids = message_ids(records)
+        await world.feed(records, yield_every=0)
+        await cache.flush()
+        assert {int(m.id) async for m in cache.messages.where(content=persist.startswith("fine"))} == {
+            i for i in ids if i != ids[5]
+        }
+        assert await cache.messages.get(id=ids[5]) is None
+        assert (await cache.stats()).events_failed == 1
+        # The next batch starts with savepoints; a batch without failures ends that.
+        assert writer.isolate
+        after = world.message_create("after")
+        await world.feed([after])
+        await cache.flush()
+        assert await cache.messages.get(id=message_ids([after])[0]) is not None
+        assert not writer.isolate
