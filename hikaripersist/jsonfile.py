@@ -56,6 +56,7 @@ import orjson
 
 from hikaripersist import sqlite as sqlite_
 from hikaripersist._internal import schema
+from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
@@ -103,7 +104,7 @@ def _connect() -> _Connection:
     return sqlite3.connect(":memory:", factory=_Connection, isolation_level=None, check_same_thread=False)
 
 
-class JSONBackend(Backend):
+class JSONBackend(Batching, Backend):
     """Store the cache in one human-readable JSON file, rewritten atomically after every batch.
 
     Meant for tiny bots and debugging: the file can be read, diffed and edited by hand (while the
@@ -182,19 +183,12 @@ class JSONBackend(Backend):
         flush_interval: float = 0.25,
         indent: int | None = None,
     ) -> None:
-        if batch_size < 1:
-            msg = "batch_size must be at least 1"
-            raise ValueError(msg)
-        if flush_interval < 0:
-            msg = "flush_interval cannot be negative"
-            raise ValueError(msg)
+        self._init_batching(batch_size, flush_interval)
         if indent is not None and indent < 0:
             msg = "indent cannot be negative"
             raise ValueError(msg)
         self._path = os.fspath(path)
         self._file = pathlib.Path(self._path)
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
         self._indent = indent
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._db: _Connection | None = None
@@ -224,14 +218,6 @@ class JSONBackend(Backend):
     @property
     def is_open(self) -> bool:
         return self._db is not None
-
-    @property
-    def batch_size(self) -> int:
-        return self._batch_size
-
-    @property
-    def flush_interval(self) -> float:
-        return self._flush_interval
 
     # --- lifetime ---------------------------------------------------------------------------
 

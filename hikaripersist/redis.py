@@ -69,6 +69,7 @@ import orjson
 from hikaripersist import jsonfile as jsonfile_
 from hikaripersist import sqlite as sqlite_
 from hikaripersist._internal import schema
+from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
@@ -310,7 +311,7 @@ def _triggers(table: _Table) -> list[str]:
     ]
 
 
-class RedisBackend(Backend):
+class RedisBackend(Batching, Backend):
     """Store the cache in Redis (or Valkey), shared by every process of a sharded bot.
 
     Several processes, each running some of the bot's shards, can write one store at once: their
@@ -404,17 +405,16 @@ class RedisBackend(Backend):
         if not prefix:
             msg = "prefix cannot be empty"
             raise ValueError(msg)
-        if batch_size < 1 or log_length < 1:
-            msg = "batch_size and log_length must be at least 1"
+        self._init_batching(batch_size, flush_interval)
+        if log_length < 1:
+            msg = "log_length must be at least 1"
             raise ValueError(msg)
-        if flush_interval < 0 or lock_timeout <= 0:
-            msg = "flush_interval cannot be negative and lock_timeout must be positive"
+        if lock_timeout <= 0:
+            msg = "lock_timeout must be positive"
             raise ValueError(msg)
         _redis()  # fail at construction, naming the extra, when redis-py is missing
         self._url = url
         self._prefix = prefix
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
         self._lock_timeout = lock_timeout
         self._log_length = log_length
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -454,14 +454,6 @@ class RedisBackend(Backend):
     @property
     def is_open(self) -> bool:
         return self._db is not None
-
-    @property
-    def batch_size(self) -> int:
-        return self._batch_size
-
-    @property
-    def flush_interval(self) -> float:
-        return self._flush_interval
 
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))

@@ -16,6 +16,7 @@ import aiosqlite
 
 from hikaripersist._internal import engine as engine_
 from hikaripersist._internal import ops, schema
+from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
@@ -46,7 +47,7 @@ class _WriterState:
         self.installed: frozenset[str] = frozenset()
 
 
-class SQLiteBackend(Backend):
+class SQLiteBackend(Batching, Backend):
     """Store the cache in an SQLite database file (WAL mode).
 
     Parameters
@@ -97,16 +98,9 @@ class SQLiteBackend(Backend):
         backup_interval: float = 0,
         backup_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        if batch_size < 1:
-            msg = "batch_size must be at least 1"
-            raise ValueError(msg)
-        if flush_interval < 0:
-            msg = "flush_interval cannot be negative"
-            raise ValueError(msg)
+        self._init_batching(batch_size, flush_interval)
         self._path = str(filepath)
         self._read_only = False
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
         self._backup_interval = backup_interval
         self._backup_path = str(backup_path) if backup_path is not None else None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -133,14 +127,6 @@ class SQLiteBackend(Backend):
     @property
     def is_open(self) -> bool:
         return self._writer is not None or (self._read_only and self._reader is not None)
-
-    @property
-    def batch_size(self) -> int:
-        return self._batch_size
-
-    @property
-    def flush_interval(self) -> float:
-        return self._flush_interval
 
     # --- lifetime ---------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ import typing
 
 from hikaripersist._internal import engine as engine_
 from hikaripersist._internal import ops, schema
+from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
@@ -383,7 +384,7 @@ class ServerWriter(abc.ABC, typing.Generic[_DB]):
             self.logger.exception(message, *args)
 
 
-class ServerBackend(Backend, abc.ABC):
+class ServerBackend(Batching, Backend, abc.ABC):
     """A store on a database server: one writer connection on a thread of its own, a pool of readers.
 
     Internal base of the server backends; see [`Backend`][hikaripersist.backend.Backend] for the
@@ -406,18 +407,11 @@ class ServerBackend(Backend, abc.ABC):
     """What to do with a store that is not ours or too new, e.g. ``"use another schema"``."""
 
     def __init__(self, name: str, *, batch_size: int, flush_interval: float, pool_size: int) -> None:
-        if batch_size < 1:
-            msg = "batch_size must be at least 1"
-            raise ValueError(msg)
-        if flush_interval < 0:
-            msg = "flush_interval cannot be negative"
-            raise ValueError(msg)
+        self._init_batching(batch_size, flush_interval)
         if pool_size < 2:
             msg = "pool_size must be at least 2 (an iteration reads related rows on a second connection)"
             raise ValueError(msg)
         self._name = name
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
         self._pool_size = pool_size
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._writer: ServerWriter[typing.Any] | None = None
@@ -430,14 +424,6 @@ class ServerBackend(Backend, abc.ABC):
     @property
     def is_open(self) -> bool:
         return self._pool is not None
-
-    @property
-    def batch_size(self) -> int:
-        return self._batch_size
-
-    @property
-    def flush_interval(self) -> float:
-        return self._flush_interval
 
     # --- the driver ---------------------------------------------------------------------------
 
