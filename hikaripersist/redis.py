@@ -180,6 +180,7 @@ class _Table:
         "delete",
         "dirty",
         "hidden",
+        "keyed_lookups",
         "keys",
         "lookups",
         "marker",
@@ -205,6 +206,8 @@ class _Table:
             raise SchemaError(msg)
         self.keys = keys
         self.arity = len(keys)
+        # Lookups read from the primary key (a member's guild): no need to read the old row back.
+        self.keyed_lookups = bool(self.lookups) and all(column in keys for _, column in self.lookups)
         quoted = ", ".join(f'"{column}"' for column in self.columns)
         selected = ", ".join(f"t.{c}" for c in map(_quote, self.columns))
         marks = ", ".join("?" for _ in self.columns)
@@ -219,6 +222,11 @@ class _Table:
             f" FROM (SELECT DISTINCT {noted} FROM temp.persist_dirty WHERE tbl = ?) d"
             f' LEFT JOIN "{name}" t ON {joined}'
         )
+
+    def lookups_of_key(self, key: bytes) -> _Indexed:
+        """The lookup values a row has by its key alone (for tables whose lookups are all in it)."""
+        values = dict(zip(self.keys, orjson.loads(key), strict=True))
+        return {column: values[column] for _, column in self.lookups if values.get(column) is not None}
 
     def key_of(self, values: Sequence[typing.Any]) -> bytes:
         """The store's field for a row: the JSON array of its primary key."""
@@ -1005,7 +1013,12 @@ class RedisBackend(Batching, Backend):
         reads = self._client.pipeline(transaction=False)
         order: list[tuple[_Changes, list[bytes]]] = []
         for name, changes in changed.items():
-            if changes.table.lookups:
+            table = changes.table
+            if table.keyed_lookups:
+                # Adding to or removing from a set is idempotent: where the row is shown now decides.
+                for key in (*changes.upserts, *changes.deletes):
+                    changes.before[key] = None if changes.indexed.get(key) else table.lookups_of_key(key)
+            elif table.lookups:
                 keys = [*changes.upserts, *changes.deletes]
                 for begin in range(0, len(keys), _CHUNK):
                     part = keys[begin : begin + _CHUNK]
