@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import typing
 import urllib.parse
 
@@ -41,6 +42,9 @@ def _asyncmy() -> typing.Any:
     return server.driver("asyncmy", _INSTALL_HINT)
 
 
+_WRITES: typing.Final = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
+
+
 def _statement(sql: str, parameters: typing.Any) -> tuple[str, Sequence[typing.Any]]:
     translated = dialect.to_mysql(sql)
     return dialect.render_mysql(translated, server.arguments(parameters, translated.names))
@@ -59,14 +63,25 @@ class _SyncConnection(server.SyncConnection):
         """Run MySQL SQL (``%s`` placeholders) of the backend itself, returning its rows."""
         return self.run(_run(self.cursor, sql, args))
 
-    def command(self, sql: str, *args: typing.Any) -> None:
+    def run_command(self, sql: str, *args: typing.Any) -> None:
         self.query(sql, *args)
 
-    def execute(self, sql: str, parameters: typing.Any = (), /) -> server.Rows:
+    def run_execute(self, sql: str, parameters: typing.Any, /) -> server.Rows:
         text, args = _statement(sql, parameters)
         rows, count = self.run(_execute(self.cursor, text, args))
         self.changes += count
         return server.Rows(rows)
+
+    def inline(self, sql: str, parameters: typing.Any, /) -> str | None:
+        translated = dialect.to_mysql(sql)
+        if translated.json or not _WRITES.match(translated.sql):
+            return None
+        text, args = dialect.render_mysql(translated, server.arguments(parameters, translated.names))
+        # The driver writes values into the text anyway (MySQL's text protocol): the same escaping.
+        return typing.cast("str", self.cursor.mogrify(text, tuple(args)))
+
+    def run_script(self, statements: list[str]) -> None:
+        self.run(_script(self.cursor, ";\n".join(statements)))
 
     def execute_rows(self, sql: str, rows: list[typing.Any], /) -> bool:
         translated = dialect.to_mysql(sql)
@@ -84,6 +99,14 @@ async def _execute(
     if cursor.description is None:
         return [], max(cursor.rowcount, 0)
     return [tuple(r) for r in await cursor.fetchall()], 0
+
+
+async def _script(cursor: typing.Any, sql: str) -> None:
+    # Several statements in one (asyncmy connects with CLIENT.MULTI_STATEMENTS); reading every
+    # result raises the error of a statement that failed (the ones after it did not run).
+    await cursor.execute(sql)
+    while await cursor.nextset():
+        pass
 
 
 async def _run(cursor: typing.Any, sql: str, args: Sequence[typing.Any]) -> list[tuple[typing.Any, ...]]:

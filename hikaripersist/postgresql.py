@@ -58,12 +58,17 @@ def _status_count(status: str) -> int:
 class _SyncConnection(server.SyncConnection):
     """The engine's synchronous connection over asyncpg."""
 
-    __slots__: typing.Sequence[str] = ()
+    __slots__: typing.Sequence[str] = ("prepared",)
 
-    def command(self, sql: str, *args: typing.Any) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, connection: server.Connection) -> None:
+        super().__init__(loop, connection)
+        # Statement text -> the name it is prepared under on this connection (for scripts).
+        self.prepared: dict[str, str] = {}
+
+    def run_command(self, sql: str, *args: typing.Any) -> None:
         self.run(self.connection.execute(sql, *args))
 
-    def execute(self, sql: str, parameters: typing.Any = (), /) -> server.Rows:
+    def run_execute(self, sql: str, parameters: typing.Any, /) -> server.Rows:
         translated = dialect.to_postgresql(sql)
         args = server.arguments(parameters, translated.names)
         if translated.returns_rows:
@@ -75,12 +80,28 @@ class _SyncConnection(server.SyncConnection):
 
     def execute_rows(self, sql: str, rows: list[typing.Any], /) -> bool:
         translated = dialect.to_postgresql(sql)
-        if len(rows) <= 4 and not translated.sql.startswith("INSERT"):
-            # Few rows: one statement each, so the count of changed rows is exact.
-            return False
         # asyncpg pipelines the rows (one round trip per batch of them).
         self.run(self.connection.executemany(translated.sql, [server.arguments(r, translated.names) for r in rows]))
         return True
+
+    def inline(self, sql: str, parameters: typing.Any, /) -> str | None:
+        translated = dialect.to_postgresql(sql)
+        if translated.returns_rows:
+            return None
+        values = dialect.postgresql_literals(server.arguments(parameters, translated.names))
+        if values is None:
+            return None
+        name = self.prepared.get(translated.sql)
+        if name is None:
+            # Prepared once per connection, so the server plans it once, as asyncpg would.
+            name = f"persist_{len(self.prepared)}"
+            self.run(self.connection.execute(f"PREPARE {name} AS {translated.sql}"))
+            self.prepared[translated.sql] = name
+        return f"EXECUTE {name}({values})" if values else f"EXECUTE {name}"
+
+    def run_script(self, statements: list[str]) -> None:
+        # Without arguments asyncpg sends the text as a simple query: every statement, one round trip.
+        self.run(self.connection.execute(";\n".join(statements)))
 
 
 class _Writer(server.ServerWriter[_SyncConnection]):
@@ -284,7 +305,12 @@ class PostgreSQLBackend(server.ServerBackend):
     def _server_settings(self, role: str, *, read_only: bool = False) -> dict[str, str]:
         # The application name tells the store's connections apart in pg_stat_activity.
         application = f"hikari-persist {role} {self._schema}"[:63]
-        settings = {"search_path": dialect.quote_identifier(self._schema), "application_name": application}
+        settings = {
+            "search_path": dialect.quote_identifier(self._schema),
+            "application_name": application,
+            # The writer writes values into statements as literals (see dialect.inline_postgresql).
+            "standard_conforming_strings": "on",
+        }
         if read_only:
             settings["default_transaction_read_only"] = "on"
         return settings

@@ -8,7 +8,14 @@ event loop) that yields from [`filled_cache`][] on its store; only the store dif
 
 from __future__ import annotations
 
-__all__ = ("check_a_failing_event_is_undone_alone", "filled_cache", "query_tests")
+__all__ = (
+    "check_a_failing_event_is_undone_alone",
+    "check_a_statement_the_server_refuses_is_undone_with_its_event",
+    "check_message_creates_share_round_trips",
+    "count_round_trips",
+    "filled_cache",
+    "query_tests",
+)
 
 import contextlib
 import types
@@ -23,7 +30,7 @@ from tests.conftest import make_bot, session
 from tests.test_writer import message_ids, running
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
+    from collections.abc import AsyncGenerator, Callable
 
     import hikari
 
@@ -99,3 +106,68 @@ async def check_a_failing_event_is_undone_alone(backend: persist.Backend, monkey
         await cache.flush()
         assert await cache.messages.get(id=message_ids([after])[0]) is not None
         assert not writer.isolate
+
+
+async def check_a_statement_the_server_refuses_is_undone_with_its_event(
+    backend: persist.Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write the server refuses fails its own event, even when it was sent later with other events' writes."""
+    original = engine.Engine._on_message_create  # pyright: ignore[reportPrivateUsage]
+
+    def refused_on_boom(self: engine.Engine, event: hikari.MessageCreateEvent) -> None:
+        original(self, event)
+        if event.message.content == "boom":
+            # Text where the server wants a number: only the server finds out.
+            db = self._db  # pyright: ignore[reportPrivateUsage]
+            db.execute("UPDATE messages SET ref_count = ? WHERE id = ?", ("not a number", int(event.message.id)))
+
+    monkeypatch.setattr(engine.Engine, "_on_message_create", refused_on_boom)
+    async with running(typing.cast("persist.SQLiteBackend", backend)) as (_, cache, world):
+        records = [world.message_create("boom" if i in (3, 7) else f"fine {i}", author=i) for i in range(10)]
+        ids = message_ids(records)
+        await world.feed(records, yield_every=0)
+        await cache.flush()
+        assert {int(m.id) async for m in cache.messages.where(content=persist.startswith("fine"))} == {
+            i for n, i in enumerate(ids) if n not in (3, 7)
+        }
+        assert await cache.messages.get(id=ids[3]) is None
+        assert await cache.messages.get(id=ids[7]) is None
+        assert (await cache.stats()).events_failed == 2
+        authors = {int(m.author.id) async for m in cache.messages.where(content=persist.startswith("fine"))}
+        members = world.members
+        expected = {int(members[i % len(members)]["user"]["id"]) for i in range(10) if i not in (3, 7)}
+        assert authors == expected, (authors, expected)
+
+
+async def check_message_creates_share_round_trips(
+    backend: persist.Backend, count_round_trips: Callable[[], int]
+) -> None:
+    """Writes go to the server together: a batch of message creates costs far fewer round trips than statements."""
+    async with running(typing.cast("persist.SQLiteBackend", backend)) as (_, cache, world):
+        warm = [world.message_create(f"warm {i}", author=i) for i in range(5)]
+        await world.feed(warm, yield_every=0)
+        await cache.flush()
+        before = count_round_trips()
+        records = [world.message_create(f"m {i}", author=i % 5) for i in range(40)]
+        await world.feed(records, yield_every=0)
+        await cache.flush()
+        trips = count_round_trips() - before
+        # One by one, each message create is about nine statements (user, mentions, reference
+        # check, message, member check and reference count): each its own round trip.
+        assert trips <= 4 * len(records), trips
+        assert len([m async for m in cache.messages.where(content=persist.startswith("m "))]) == len(records)
+
+
+def count_round_trips(monkeypatch: pytest.MonkeyPatch, connection_type: type) -> Callable[[], int]:
+    """Count the calls of ``connection_type`` (a server backend's engine connection) that reach the server."""
+    trips = 0
+    for method in ("run_command", "run_execute", "run_script", "execute_rows"):
+        original = getattr(connection_type, method)
+
+        def counted(self: object, *args: object, _original: typing.Any = original) -> object:
+            nonlocal trips
+            trips += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(connection_type, method, counted)
+    return lambda: trips

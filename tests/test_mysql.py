@@ -23,7 +23,14 @@ from hikaripersist.mysql import MySQLBackend
 from hikaripersist.testing import BackendConformance
 from tests.conftest import make_bot, session
 from tests.reference import compare_with_hikari
-from tests.server_tests import check_a_failing_event_is_undone_alone, filled_cache, query_tests
+from tests.server_tests import (
+    check_a_failing_event_is_undone_alone,
+    check_a_statement_the_server_refuses_is_undone_with_its_event,
+    check_message_creates_share_round_trips,
+    count_round_trips,
+    filled_cache,
+    query_tests,
+)
 from tests.services import MYSQL_URL, require_service
 from tests.test_change_events import KIND_EVENTS, ChangeLog, Stage, steps_for
 from tests.test_retention import reply
@@ -221,6 +228,20 @@ async def test_each_event_of_a_batch_reports_the_entity_as_it_left_it(store: str
 
 async def test_a_failing_event_is_undone_alone(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     await check_a_failing_event_is_undone_alone(backend(store, batch_size=1000, flush_interval=60), monkeypatch)
+
+
+async def test_a_statement_the_server_refuses_is_undone_with_its_event(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await check_a_statement_the_server_refuses_is_undone_with_its_event(
+        backend(store, batch_size=1000, flush_interval=60), monkeypatch
+    )
+
+
+async def test_writes_share_round_trips(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    connection_type = typing.cast("typing.Any", importlib.import_module("hikaripersist.mysql"))._SyncConnection
+    trips = count_round_trips(monkeypatch, connection_type)
+    await check_message_creates_share_round_trips(backend(store, batch_size=1000, flush_interval=60), trips)
 
 
 # -- retention -----------------------------------------------------------------------------------------

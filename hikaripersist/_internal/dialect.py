@@ -35,6 +35,7 @@ __all__: typing.Sequence[str] = (
     "mysql_schema",
     "mysql_tracking",
     "postgresql_functions",
+    "postgresql_literals",
     "postgresql_schema",
     "postgresql_tracking",
     "quote_identifier",
@@ -155,6 +156,42 @@ def to_postgresql(sql: str) -> Translation:
         raise ValueError(msg)
     head = text.lstrip()[:6].upper()
     return Translation(text, tuple(names) if names else None, head in ("SELECT", "WITH R", "VALUES"))
+
+
+def _postgresql_literal(value: object) -> str | None:
+    """``value`` as a PostgreSQL literal (standard-conforming strings), or ``None`` if it is not one we write."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        # Parenthesised: "- -1" must not become a comment ("--1").
+        return f"({int(value)})" if value < 0 else str(int(value))
+    if isinstance(value, bytes):
+        try:
+            value = value.decode()
+        except UnicodeDecodeError:
+            return None
+    if isinstance(value, str):
+        # Text cannot hold NUL: leave it to the driver, which reports it.
+        return None if "\x00" in value else "'" + value.replace("'", "''") + "'"
+    if isinstance(value, float) and value == value and value not in (float("inf"), float("-inf")):
+        return f"({value!r}::float8)"
+    return None
+
+
+def postgresql_literals(arguments: Sequence[object]) -> str | None:
+    """``arguments`` as a comma-separated list of PostgreSQL literals, or ``None`` if one cannot be written.
+
+    Untyped literals take the type their place asks for, as parameters do. The writer's session
+    keeps ``standard_conforming_strings`` on (PostgreSQL's default), so doubling quotes is the
+    whole escaping of text.
+    """
+    out: list[str] = []
+    for argument in arguments:
+        literal = _postgresql_literal(argument)
+        if literal is None:
+            return None
+        out.append(literal)
+    return ", ".join(out)
 
 
 _TYPES: typing.Final = (

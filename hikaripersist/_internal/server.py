@@ -29,7 +29,9 @@ import abc
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import importlib
+import re
 import typing
 
 from hikaripersist._internal import engine as engine_
@@ -59,6 +61,10 @@ APPLICATION: typing.Final[str] = "hikari-persist"
 """Marks stores written by hikari-persist (the ``application`` row of ``meta``; SQLite's application id)."""
 RETENTION_STEP: typing.Final[int] = 250
 """Most messages the age retention expires per batch (as with SQLite)."""
+# Statements kept for one script at most (a member chunk's own statements go as a pipeline instead).
+_SCRIPT_STATEMENTS: typing.Final[int] = 500
+# Rows of an `executemany` written into the script one statement each; more go as a pipeline.
+_SCRIPT_ROWS: typing.Final[int] = 8
 _REASONS: typing.Final[dict[str, str]] = {
     "database": "the database does not exist ({})",
     "credentials": "the server refused the credentials ({})",
@@ -81,6 +87,30 @@ class Rows:
 
     def fetchall(self) -> list[tuple[typing.Any, ...]]:
         return self._rows
+
+
+_NO_ROWS: typing.Final[Rows] = Rows([])
+_WRITE: typing.Final = re.compile(r"^\s*(?:INSERT(?: OR REPLACE)? INTO|UPDATE|DELETE FROM)\s+(?:main\.)?(\w+)", re.I)
+_WORD: typing.Final = re.compile(r"\w+")
+_READ: typing.Final = re.compile(r"^\s*SELECT\b", re.I)
+# The change log: the tracking triggers write it whatever table a statement writes.
+_CHANGE_LOG: typing.Final[str] = "persist_touched"
+_ANY_TABLE: typing.Final[str] = "*"
+
+
+@functools.lru_cache(maxsize=4096)
+def _written_table(sql: str) -> str:
+    """The table an engine statement that returns nothing writes (``*`` when it cannot be told)."""
+    found = _WRITE.match(sql)
+    return found.group(1) if found else _ANY_TABLE
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_words(sql: str) -> frozenset[str] | None:
+    """The words of a read (the tables it reads are among them); ``None`` for anything but a read."""
+    if not _READ.match(sql):
+        return None
+    return frozenset(_WORD.findall(sql))
 
 
 def driver(module: str, install_hint: str) -> typing.Any:
@@ -129,26 +159,91 @@ class SyncConnection(abc.ABC):
 
     [`execute`][] and [`executemany`][] take the engine's SQLite SQL and translate it;
     [`command`][] runs the backend's own SQL as it is.
+
+    Statements that return nothing are not sent one by one: a backend that can write a statement's
+    values into its text ([`inline`][]) keeps it, and what is kept goes to the server as one script,
+    one round trip, before anything reads, commits or opens a savepoint ([`flush`][]). The engine's
+    statements of one event mostly write, so this saves most of the round trips a server costs.
     """
 
-    __slots__: typing.Sequence[str] = ("changes", "connection", "loop")
+    __slots__: typing.Sequence[str] = ("changes", "connection", "loop", "pending", "pending_tables")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, connection: Connection) -> None:
         self.loop = loop
         self.connection = connection
-        # Rows changed by the statements run (the server's own count; trigger bookkeeping excluded).
+        # Rows changed by the statements run (the server's own count; trigger bookkeeping excluded;
+        # a statement sent in a script counts as one row).
         self.changes = 0
+        # Statements written with their values, waiting to be sent together, and the tables they write.
+        self.pending: list[str] = []
+        self.pending_tables: set[str] = set()
 
     def run(self, awaitable: Awaitable[_T]) -> _T:
         return self.loop.run_until_complete(awaitable)
 
-    @abc.abstractmethod
     def command(self, sql: str, *args: typing.Any) -> None:
-        """Run SQL of the backend itself (native placeholders) for its effect."""
+        """Run SQL of the backend itself (native placeholders) for its effect, after what is kept."""
+        self.flush()
+        self.run_command(sql, *args)
+
+    def execute(self, sql: str, parameters: typing.Any = (), /) -> Rows:
+        """Run one statement of the engine, or keep it for the next script if it returns nothing."""
+        inlined = self.inline(sql, parameters)
+        if inlined is not None:
+            self.pending.append(inlined)
+            self.pending_tables.add(_written_table(sql))
+            if len(self.pending) >= _SCRIPT_STATEMENTS:
+                self.flush()
+            return _NO_ROWS
+        if self.pending:
+            read = _read_words(sql)
+            # A read of tables nothing kept writes to gives the same answer before the kept
+            # statements; anything else (a write, the change log, an unknown write) goes after them.
+            if (
+                read is None
+                or _CHANGE_LOG in read
+                or _ANY_TABLE in self.pending_tables
+                or not self.pending_tables.isdisjoint(read)
+            ):
+                self.flush()
+        return self.run_execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[typing.Any], /) -> None:
+        """Run one statement of the engine once per row of ``parameters``."""
+        rows = list(parameters)
+        if not rows:
+            return
+        if len(rows) <= _SCRIPT_ROWS:
+            for row in rows:
+                self.execute(sql, row)
+            return
+        self.flush()
+        if self.execute_rows(sql, rows):
+            self.changes += len(rows)
+            return
+        for row in rows:
+            self.execute(sql, row)
+
+    def flush(self) -> None:
+        """Send the statements kept so far, as one script."""
+        if self.pending:
+            script, self.pending = self.pending, []
+            self.pending_tables.clear()
+            self.changes += len(script)
+            self.run_script(script)
+
+    def discard(self) -> None:
+        """Forget the statements kept so far (their transaction or savepoint is being rolled back)."""
+        self.pending.clear()
+        self.pending_tables.clear()
 
     @abc.abstractmethod
-    def execute(self, sql: str, parameters: typing.Any = (), /) -> Rows:
-        """Run one statement of the engine."""
+    def run_command(self, sql: str, *args: typing.Any) -> None:
+        """Run SQL of the backend itself now."""
+
+    @abc.abstractmethod
+    def run_execute(self, sql: str, parameters: typing.Any, /) -> Rows:
+        """Run one statement of the engine now."""
 
     @abc.abstractmethod
     def execute_rows(self, sql: str, rows: list[typing.Any], /) -> bool:
@@ -157,16 +252,18 @@ class SyncConnection(abc.ABC):
         The drivers report no counts then: each row counts as one changed row.
         """
 
-    def executemany(self, sql: str, parameters: Iterable[typing.Any], /) -> None:
-        """Run one statement of the engine once per row of ``parameters``."""
-        rows = list(parameters)
-        if not rows:
-            return
-        if self.execute_rows(sql, rows):
-            self.changes += len(rows)
-            return
-        for row in rows:
-            self.execute(sql, row)
+    def inline(self, sql: str, parameters: typing.Any, /) -> str | None:
+        """The statement in the backend's SQL with its values written in, if it returns nothing and can be.
+
+        ``None`` runs it at once. The default keeps nothing.
+        """
+        del sql, parameters
+        return None
+
+    def run_script(self, statements: list[str]) -> None:
+        """Run ``statements`` (from [`inline`][]) in order, in one round trip if the driver can."""
+        for statement in statements:
+            self.run_command(statement)
 
 
 class ServerWriter(abc.ABC, typing.Generic[_DB]):
@@ -268,6 +365,7 @@ class ServerWriter(abc.ABC, typing.Generic[_DB]):
 
     def rollback(self, db: _DB, *then: str) -> None:
         """Roll a failed batch back, then run ``then``, if the connection survived (errors are the caller's)."""
+        db.discard()
         if self.is_alive(db.connection):
             for sql in ("ROLLBACK", *then):
                 with contextlib.suppress(Exception):
@@ -326,6 +424,9 @@ class ServerWriter(abc.ABC, typing.Generic[_DB]):
                 before = db.changes
                 try:
                     engine.apply(event, received=received[index])
+                    if isolated:
+                        # The event's kept statements fail inside its own savepoint.
+                        db.flush()
                     written = db.changes - before
                     found = engine.take_changes(event)
                 except Exception as exc:
@@ -344,6 +445,15 @@ class ServerWriter(abc.ABC, typing.Generic[_DB]):
                     errors.append(None)
                     rows += written
                     changes.extend((index, change) for change in found)
+            if not isolated:
+                before = db.changes
+                try:
+                    db.flush()
+                except Exception as exc:
+                    if self.fatal(exc):
+                        raise
+                    raise _Isolate from exc
+                rows += db.changes - before
             # COMMIT releases the last event's savepoint.
             if rule is not None and rule.message.max_age is not None and rule.message.enabled:
                 expired, written, found = self._expire(db, engine)
@@ -359,6 +469,7 @@ class ServerWriter(abc.ABC, typing.Generic[_DB]):
         before = db.changes
         try:
             expired = engine.expire_messages(RETENTION_STEP)
+            db.flush()
             written = db.changes - before
             found = engine.take_changes(None)
         except Exception as exc:
@@ -377,6 +488,7 @@ class ServerWriter(abc.ABC, typing.Generic[_DB]):
 
     def _undo(self, db: _DB, engine: engine_.Engine, savepoint: str, key: str, message: str, *args: object) -> None:
         """Roll a failed step back to its ``savepoint``; log the error once per ``key`` (event type, retention)."""
+        db.discard()
         db.command(f"ROLLBACK TO SAVEPOINT {savepoint}")
         engine.discard_changes()
         if key not in self.reported:
