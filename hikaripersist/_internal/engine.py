@@ -1096,16 +1096,19 @@ class Engine:
             )
         return found
 
-    def _set_reference_member(self, member: hikari.Member) -> bool:
-        """``_set_member(member, is_reference=True)``; return whether the member row was new."""
+    def _set_reference_member(self, member: hikari.Member) -> None:
+        """``_set_member(member, is_reference=True)``."""
         self._set_user(member.user)
-        key = (int(member.guild_id), int(member.user.id))
-        is_new = self._scalar("SELECT 1 FROM member_records WHERE guild_id = ? AND user_id = ?", key) is None
-        if is_new:
-            self._incref_users((key[1],))
+        guild_id, user_id = int(member.guild_id), int(member.user.id)
+        # A new member row holds its user: counted in the same statement as the check, which
+        # (unlike a read) a server store can send along with the other writes.
+        self._db.execute(
+            "UPDATE user_records SET ref_count = ref_count + 1 WHERE id = ?"
+            " AND NOT EXISTS (SELECT 1 FROM member_records WHERE guild_id = ? AND user_id = ?)",
+            (user_id, guild_id, user_id),
+        )
         # A reference keeps the existing row's deleted flag; a new reference-only row is "deleted".
         self._db.execute(_UPSERT_MEMBER, self._member_row(member, is_deleted=True))
-        return is_new
 
     def _gc_member(
         self,
