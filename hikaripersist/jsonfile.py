@@ -55,7 +55,7 @@ import typing
 import orjson
 
 from hikaripersist import sqlite as sqlite_
-from hikaripersist._internal import schema
+from hikaripersist._internal import filelock, schema
 from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
@@ -168,6 +168,7 @@ class JSONBackend(Batching, Backend):
         "_file_size",
         "_flush_interval",
         "_indent",
+        "_lock",
         "_path",
         "_read_only",
         "_signature",
@@ -197,6 +198,8 @@ class JSONBackend(Batching, Backend):
         self._file_size = 0
         self._warned = False
         self._state = sqlite_._WriterState()
+        # The writer's hold on the file's lock: one writer per file (readers need none).
+        self._lock: int | None = None
 
     def __repr__(self) -> str:
         return f"JSONBackend({self._path!r})"
@@ -227,7 +230,7 @@ class JSONBackend(Batching, Backend):
         Raises
         ------
         hikaripersist.BackendError
-            If the file or its folder cannot be read or written.
+            If the file or its folder cannot be read or written, or the file is read-only.
         hikaripersist.SchemaError
             If the file is not a hikari-persist JSON file or was written by a newer version.
         """
@@ -266,8 +269,17 @@ class JSONBackend(Batching, Backend):
             msg = f"cannot create the folder of {self.name}: {exc}"
             raise BackendError(msg) from exc
         raw, _ = _read(self._file, self.name)
+        if raw is not None and not os.access(self._file, os.W_OK):
+            # Replacing it would work (only its folder's permissions count), but someone made it read-only.
+            msg = f"{self.name} is read-only; the bot's cache rewrites it (a ReadOnlyCache only reads)"
+            raise BackendError(msg)
         db = _load(raw, self.name, migrate=True)
         try:
+            # Two writers would each rewrite the file without the other's commits (and remove each
+            # other's temporary files): the second one is refused before it writes anything.
+            self._lock = filelock.hold(
+                self._file, self.name, "a JSON file has one writer (a ReadOnlyCache can read it elsewhere)"
+            )
             self._remove_leftovers()
             # Creates a missing file, saves a migration, and proves the folder is writable now
             # rather than at the first batch.
@@ -294,13 +306,17 @@ class JSONBackend(Batching, Backend):
         executor, self._executor = self._executor, None
         self._read_only = False
         self._signature = None
-        if executor is None:
+        try:
+            if executor is None:
+                if db is not None:
+                    db.close()
+                return
             if db is not None:
-                db.close()
-            return
-        if db is not None:
-            await asyncio.get_running_loop().run_in_executor(executor, db.close)
-        executor.shutdown(wait=False)
+                await asyncio.get_running_loop().run_in_executor(executor, db.close)
+            executor.shutdown(wait=False)
+        finally:
+            lock, self._lock = self._lock, None
+            filelock.release(lock)
 
     def _remove_leftovers(self) -> None:
         """Delete temporary files left by a writer that died while writing this file."""

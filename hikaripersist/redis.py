@@ -68,7 +68,7 @@ import orjson
 
 from hikaripersist import jsonfile as jsonfile_
 from hikaripersist import sqlite as sqlite_
-from hikaripersist._internal import schema
+from hikaripersist._internal import filelock, schema
 from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
@@ -550,27 +550,9 @@ class RedisBackend(Batching, Backend):
 
     def _lock_replica(self, path: pathlib.Path) -> None:
         """Hold ``path``'s lock file while open: two processes must not share a replica."""
-        try:
-            path.absolute().parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            msg = f"cannot use the replica file {str(path)!r} of {self.name}: {exc}"
-            raise BackendError(msg) from exc
-        try:
-            fcntl = importlib.import_module("fcntl")
-        except ImportError:  # Windows: no advisory locks; one process per file is up to the user
-            self._replica_lock = fd
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            msg = (
-                f"the replica file {str(path)!r} of {self.name} is in use by another process;"
-                " give each process its own replica file"
-            )
-            raise BackendError(msg) from exc
-        self._replica_lock = fd
+        self._replica_lock = filelock.hold(
+            path, f"the replica file {str(path)!r} of {self.name}", "give each process its own replica file"
+        )
 
     def _resume(self, meta: Mapping[bytes, bytes]) -> bool:
         """Use the kept replica file if it holds this store; whether it did."""
@@ -679,8 +661,7 @@ class RedisBackend(Batching, Backend):
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         lock, self._replica_lock = self._replica_lock, None
-        if lock is not None:
-            os.close(lock)
+        filelock.release(lock)
         self._tables = {}
         self._seq = 0
         self._store = None

@@ -325,6 +325,54 @@ async def test_writer_killed_while_writing_leaves_the_previous_file(tmp_path: pa
         await compare_with_hikari(cache, bot)
 
 
+_HOLDER: typing.Final = """
+import asyncio, sys
+
+import hikaripersist as persist
+from hikaripersist.jsonfile import JSONBackend
+from tests.conftest import make_bot
+
+
+async def main():
+    async with persist.Cache(make_bot(), JSONBackend(sys.argv[1])):
+        print("open", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+asyncio.run(main())
+"""
+
+
+async def test_a_second_writer_of_one_file_is_refused(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "cache.json"
+    bot = make_bot()
+    async with persist.Cache(bot, JSONBackend(path)) as cache:
+        await _replay(bot, cache, BASE)
+    script = tmp_path / "holder.py"
+    script.write_text(_HOLDER, encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), str(path), cwd=_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        assert await asyncio.wait_for(process.stdout.readline(), 60) == b"open\n"
+        held = path.read_bytes()
+        # Each writer would rewrite the file without the other's commits.
+        with pytest.raises(persist.BackendError, match="in use by another process"):
+            await persist.Cache(make_bot(), JSONBackend(path)).open()
+        assert path.read_bytes() == held
+        async with persist.ReadOnlyCache(JSONBackend(path)) as reader:
+            assert await reader.messages.count() == len(bot.cache.get_messages_view())
+    finally:
+        process.stdin.close()
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+    # Once the other writer is gone, the file is ours.
+    reopened_bot = make_bot()
+    async with persist.Cache(reopened_bot, JSONBackend(path)) as reopened:
+        await compare_with_hikari(reopened, bot, app=reopened_bot)
+
+
 # -- files that must not be touched ------------------------------------------------------------------
 
 
