@@ -7,7 +7,7 @@ tests of the SQLite store against it.
 
 from __future__ import annotations
 
-import datetime
+import functools
 import importlib
 import typing
 import urllib.parse
@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 import hikaripersist as persist
-from hikaripersist._internal import dialect, engine, gateway_session, offline, schema, server
+from hikaripersist._internal import dialect, engine, gateway_session, offline, schema
 from hikaripersist.mysql import MySQLBackend
 from hikaripersist.testing import BackendConformance
 from tests.conftest import make_bot, session
@@ -26,15 +26,18 @@ from tests.reference import compare_with_hikari
 from tests.server_tests import (
     check_a_failing_event_is_undone_alone,
     check_a_statement_the_server_refuses_is_undone_with_its_event,
+    check_each_event_of_a_batch_reports_the_entity_as_it_left_it,
+    check_every_kind_reports_insert_update_remove,
+    check_max_age_expires_old_messages,
+    check_max_per_channel_expires_like_hikaris_message_limit,
     check_message_creates_share_round_trips,
     count_round_trips,
     filled_cache,
     query_tests,
 )
 from tests.services import MYSQL_URL, require_service
-from tests.test_change_events import KIND_EVENTS, ChangeLog, Stage, steps_for
-from tests.test_retention import reply
-from tests.test_writer import BASE, running
+from tests.test_change_events import KIND_EVENTS
+from tests.test_writer import running
 
 asyncmy: typing.Any = importlib.import_module("asyncmy")
 
@@ -107,7 +110,7 @@ def running_on(store_backend: MySQLBackend) -> typing.AsyncContextManager[Runnin
 class TestMySQLConformance(BackendConformance):
     @pytest.fixture
     def make_backend(self, store: str) -> BackendFactory:
-        return lambda: backend(store)
+        return functools.partial(backend, store)
 
 
 # -- queries (the SQLite store's query tests, on a MySQL store) ----------------------------------------
@@ -195,35 +198,12 @@ async def test_name_and_repr_describe_the_store_without_the_password(store: str)
 
 @pytest.mark.parametrize("kind", list(KIND_EVENTS))
 async def test_every_kind_reports_insert_update_remove(store: str, kind: str) -> None:
-    async with running_on(backend(store)) as (bot, cache, _):
-        stage = Stage(bot)
-        insert_cls, update_cls, remove_cls = KIND_EVENTS[kind]
-        log = ChangeLog(bot, cache, insert_cls, update_cls, remove_cls)
-        inserts, updates, removes, key = steps_for(kind, stage)
-        await stage.feed(inserts)
-        inserted = await log.wait_for(insert_cls, key)
-        await stage.feed(updates)
-        updated = await log.wait_for(update_cls, key)
-        await stage.feed(removes)
-        removed = await log.wait_for(remove_cls, key)
-        assert inserted.stored is not None
-        assert updated.stored is not None
-        assert removed.stored is None
-        assert [type(s.event) for s in log.seen if s.key == key] == [insert_cls, update_cls, remove_cls]
+    await check_every_kind_reports_insert_update_remove(functools.partial(backend, store), kind)
     assert await sql("SELECT COUNT(*) FROM persist_touched", database=store) == [(0,)]
 
 
 async def test_each_event_of_a_batch_reports_the_entity_as_it_left_it(store: str) -> None:
-    async with running_on(backend(store, batch_size=1000, flush_interval=60)) as (bot, cache, world):
-        log = ChangeLog(bot, cache, persist.PersistMemberUpdateEvent)
-        member = world.members[-1]
-        key = (int(world.guild_id), int(member["user"]["id"]))
-        index = len(world.members) - 1
-        await world.feed([world.member_update(index, f"nick {i}") for i in range(5)], yield_every=0)
-        await cache.flush()
-        await log.wait_for(persist.PersistMemberUpdateEvent, key, count=5)
-        nicks = [typing.cast("persist.PersistMemberUpdateEvent", s.event).member.nickname for s in log.seen]
-        assert nicks == [f"nick {i}" for i in range(5)]
+    await check_each_event_of_a_batch_reports_the_entity_as_it_left_it(functools.partial(backend, store))
 
 
 async def test_a_failing_event_is_undone_alone(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,59 +228,11 @@ async def test_writes_share_round_trips(store: str, monkeypatch: pytest.MonkeyPa
 
 
 async def test_max_per_channel_expires_like_hikaris_message_limit(store: str) -> None:
-    limit = 4
-    bot = offline.make_offline_bot(cache_settings=hikari.impl.CacheSettings(max_messages=limit))
-    rule = persist.Rule(message=persist.MessageRule(max_per_channel=limit))
-    cache = persist.Cache(bot, backend(store), rule=rule)
-    await offline.start_offline(bot)
-    try:
-        stage = Stage(bot)
-        await stage.feed([r for r in BASE if not r[0].startswith("MESSAGE_")])
-        sent: list[Payload] = []
-        records: list[Record] = []
-        for i in range(35):
-            if i % 5 == 4:
-                record = reply(stage, f"reply {i}", sent[-limit if i % 10 == 4 else 0], author=i)
-            else:
-                record = stage.message_create(f"message {i}", author=i)
-            sent.append(record[2])
-            records.append(record)
-        await stage.feed(records)
-        await cache.flush()
-        live = await sql(
-            "SELECT id FROM messages WHERE channel_id = %s AND is_reference = 0 ORDER BY id",
-            int(stage.channel_id),
-            database=store,
-        )
-        assert [r[0] for r in live] == [int(p["id"]) for p in sent[-limit:]]
-        await compare_with_hikari(cache, bot)
-    finally:
-        await offline.stop_offline(bot)
+    await check_max_per_channel_expires_like_hikaris_message_limit(functools.partial(backend, store))
 
 
 async def test_max_age_expires_old_messages(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "RETENTION_STEP", 40)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    old, recent = now - datetime.timedelta(days=30), now - datetime.timedelta(minutes=5)
-    async with running_on(backend(store)) as (_, cache, _world):
-        stage = Stage(_)
-        records = [stage.message_create(f"old {i}", author=i) for i in range(100)]
-        for record in records:
-            record[2]["timestamp"] = old.isoformat()
-        fresh = [stage.message_create(f"recent {i}", author=i) for i in range(5)]
-        for record in fresh:
-            record[2]["timestamp"] = recent.isoformat()
-        await stage.feed([*records, *fresh])
-        await cache.flush()
-    fresh_ids = {int(r[2]["id"]) for r in fresh}
-
-    rule = persist.Rule(message=persist.MessageRule(max_age=datetime.timedelta(days=1)))
-    async with persist.Cache(make_bot(), backend(store), rule=rule) as cache:
-        for _attempt in range(100):
-            await cache.flush()
-            if {int(m.id) async for m in cache.messages.all()} == fresh_ids:
-                break
-        assert {int(m.id) async for m in cache.messages.all()} == fresh_ids
+    await check_max_age_expires_old_messages(functools.partial(backend, store), monkeypatch)
 
 
 # -- schema --------------------------------------------------------------------------------------------

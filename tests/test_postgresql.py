@@ -6,7 +6,7 @@ in a fresh schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import datetime
+import functools
 import importlib
 import typing
 import urllib.parse
@@ -15,20 +15,23 @@ import hikari
 import pytest
 
 import hikaripersist as persist
-from hikaripersist._internal import gateway_session, offline, schema, server
+from hikaripersist._internal import gateway_session, offline, schema
 from hikaripersist.postgresql import PostgreSQLBackend
 from tests.conftest import make_bot, session
 from tests.reference import compare_with_hikari
 from tests.server_tests import (
     check_a_failing_event_is_undone_alone,
     check_a_statement_the_server_refuses_is_undone_with_its_event,
+    check_each_event_of_a_batch_reports_the_entity_as_it_left_it,
+    check_every_kind_reports_insert_update_remove,
+    check_max_age_expires_old_messages,
+    check_max_per_channel_expires_like_hikaris_message_limit,
     check_message_creates_share_round_trips,
     count_round_trips,
 )
 from tests.services import POSTGRESQL_URL
-from tests.test_change_events import KIND_EVENTS, ChangeLog, Stage, steps_for
-from tests.test_retention import reply
-from tests.test_writer import BASE, running
+from tests.test_change_events import KIND_EVENTS
+from tests.test_writer import running
 
 # asyncpg ships no type information.
 asyncpg: typing.Any = importlib.import_module("asyncpg")
@@ -108,38 +111,11 @@ async def test_name_and_repr_describe_the_store_without_the_password(store: str)
 
 @pytest.mark.parametrize("kind", list(KIND_EVENTS))
 async def test_every_kind_reports_insert_update_remove(store: str, kind: str) -> None:
-    async with running_on(backend(store)) as (bot, cache, _):
-        stage = Stage(bot)
-        insert_cls, update_cls, remove_cls = KIND_EVENTS[kind]
-        log = ChangeLog(bot, cache, insert_cls, update_cls, remove_cls)
-        inserts, updates, removes, key = steps_for(kind, stage)
-        await stage.feed(inserts)
-        inserted = await log.wait_for(insert_cls, key)
-        await stage.feed(updates)
-        updated = await log.wait_for(update_cls, key)
-        await stage.feed(removes)
-        removed = await log.wait_for(remove_cls, key)
-        assert inserted.stored is not None
-        assert updated.stored is not None
-        assert removed.stored is None
-        assert [type(s.event) for s in log.seen if s.key == key] == [insert_cls, update_cls, remove_cls]
-        entity_field = {"voice_states": "voice_state"}.get(kind, kind.rstrip("s"))
-        updated_entity = getattr(updated.event, entity_field)
-        assert updated_entity == updated.stored or repr(updated_entity) == repr(updated.stored)
+    await check_every_kind_reports_insert_update_remove(functools.partial(backend, store), kind)
 
 
 async def test_each_event_of_a_batch_reports_the_entity_as_it_left_it(store: str) -> None:
-    async with running_on(backend(store, batch_size=1000, flush_interval=60)) as (bot, cache, world):
-        log = ChangeLog(bot, cache, persist.PersistMemberUpdateEvent)
-        member = world.members[-1]
-        key = (int(world.guild_id), int(member["user"]["id"]))
-        assert await cache.members.get(guild_id=key[0], member_id=key[1]) is not None
-        index = len(world.members) - 1
-        await world.feed([world.member_update(index, f"nick {i}") for i in range(5)], yield_every=0)
-        await cache.flush()
-        await log.wait_for(persist.PersistMemberUpdateEvent, key, count=5)
-        nicks = [typing.cast("persist.PersistMemberUpdateEvent", s.event).member.nickname for s in log.seen]
-        assert nicks == [f"nick {i}" for i in range(5)]
+    await check_each_event_of_a_batch_reports_the_entity_as_it_left_it(functools.partial(backend, store))
 
 
 async def test_a_failing_event_is_undone_alone(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,66 +139,12 @@ async def test_writes_share_round_trips(store: str, monkeypatch: pytest.MonkeyPa
 # -- retention -----------------------------------------------------------------------------------------
 
 
-async def _live_ids(store: str, channel_id: str | int) -> list[int]:
-    """Messages of a channel in hikari's message mapping (not only kept for a reply), oldest first."""
-    query = "SELECT id FROM messages WHERE channel_id = $1 AND is_reference = 0 ORDER BY id"
-    return [r[0] for r in await sql(query, int(channel_id), schema_name=store)]
-
-
 async def test_max_per_channel_expires_like_hikaris_message_limit(store: str) -> None:
-    limit = 4
-    bot = offline.make_offline_bot(cache_settings=hikari.impl.CacheSettings(max_messages=limit))
-    rule = persist.Rule(message=persist.MessageRule(max_per_channel=limit))
-    cache = persist.Cache(bot, backend(store), rule=rule)
-    await offline.start_offline(bot)
-    try:
-        stage = Stage(bot)
-        await stage.feed([r for r in BASE if not r[0].startswith("MESSAGE_")])
-        sent: list[Payload] = []
-        records: list[Record] = []
-        for i in range(35):
-            if i % 5 == 4:
-                record = reply(stage, f"reply {i}", sent[-limit if i % 10 == 4 else 0], author=i)
-            else:
-                record = stage.message_create(f"message {i}", author=i)
-            if i % 7 == 3:
-                record[2]["mentions"] = [stage.members[(i + 3) % len(stage.members)]["user"]]
-            sent.append(record[2])
-            records.append(record)
-        await stage.feed(records)
-        await cache.flush()
-        assert await _live_ids(store, stage.channel_id) == [int(p["id"]) for p in sent[-limit:]]
-        referenced = await sql("SELECT COUNT(*) FROM messages WHERE is_reference = 1", schema_name=store)
-        assert referenced[0][0] > 0
-        await compare_with_hikari(cache, bot)
-    finally:
-        await offline.stop_offline(bot)
+    await check_max_per_channel_expires_like_hikaris_message_limit(functools.partial(backend, store))
 
 
 async def test_max_age_expires_old_messages(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "RETENTION_STEP", 40)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    old, recent = now - datetime.timedelta(days=30), now - datetime.timedelta(minutes=5)
-    async with running_on(backend(store)) as (bot, cache, _):
-        stage = Stage(bot)
-        records = [stage.message_create(f"old {i}", author=i) for i in range(100)]
-        for record in records:
-            record[2]["timestamp"] = old.isoformat()
-        fresh = [stage.message_create(f"recent {i}", author=i) for i in range(5)]
-        for record in fresh:
-            record[2]["timestamp"] = recent.isoformat()
-        await stage.feed([*records, *fresh])
-        await cache.flush()
-    fresh_ids = {int(r[2]["id"]) for r in fresh}
-
-    rule = persist.Rule(message=persist.MessageRule(max_age=datetime.timedelta(days=1)))
-    async with persist.Cache(make_bot(), backend(store), rule=rule) as cache:
-        for _ in range(100):
-            await cache.flush()
-            ids = {int(m.id) async for m in cache.messages.all()}
-            if ids == fresh_ids:
-                break
-        assert {int(m.id) async for m in cache.messages.all()} == fresh_ids
+    await check_max_age_expires_old_messages(functools.partial(backend, store), monkeypatch)
 
 
 # -- schema --------------------------------------------------------------------------------------------
