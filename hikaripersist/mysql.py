@@ -7,6 +7,7 @@ __all__: typing.Sequence[str] = ("MySQLBackend",)
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import logging
 import re
 import typing
@@ -411,9 +412,25 @@ class MySQLBackend(server.ServerBackend):
             return rows
 
     async def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
-        rows = await self._query(sql, params)
-        for start in range(0, len(rows), chunk):
-            yield rows[start : start + chunk]
+        pool = self._require_pool()
+        text, args = _statement(sql, params)
+        connection = await pool.acquire()
+        finished = False
+        try:
+            # Rows stream from the server as they are read (one statement: one consistent snapshot),
+            # so iterating a big table holds one chunk at a time.
+            cursor = connection.cursor(importlib.import_module("asyncmy.cursors").SSCursor)
+            await cursor.execute(text, args)
+            while rows := await cursor.fetchmany(chunk):
+                yield [tuple(r) for r in rows]
+            finished = True
+            await cursor.close()
+        finally:
+            if not finished:
+                # Stopped early (or failed) with rows unread: the connection can serve no other
+                # query until it has read them all, so it is dropped instead (the pool makes another).
+                connection.close()
+            pool.release(connection)
 
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
         rows = await self._query(sql, params)

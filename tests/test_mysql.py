@@ -7,6 +7,7 @@ tests of the SQLite store against it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import typing
@@ -22,7 +23,7 @@ from hikaripersist._internal import dialect, engine, gateway_session, offline, s
 from hikaripersist.mysql import MySQLBackend
 from hikaripersist.testing import BackendConformance
 from tests.conftest import make_bot, session
-from tests.reference import compare_with_hikari
+from tests.reference import compare_with_hikari, hikari_counts
 from tests.server_tests import (
     check_a_failing_event_is_undone_alone,
     check_a_statement_the_server_refuses_is_undone_with_its_event,
@@ -183,6 +184,41 @@ async def test_session_equals_hikari_cache_before_and_after_reopening(store: str
     reopened_bot = make_bot()
     async with persist.Cache(reopened_bot, backend(store)) as reopened:
         assert await compare_with_hikari(reopened, bot, app=reopened_bot) == counts
+
+
+async def test_iterations_stream_and_one_stopped_early_leaves_the_readers_usable(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cursor_type = importlib.import_module("asyncmy.cursors").SSCursor
+    reads: list[int] = []
+    original = cursor_type.fetchmany
+
+    async def counted(self: typing.Any, size: int | None = None) -> typing.Any:
+        rows = await original(self, size)
+        reads.append(len(rows))
+        return rows
+
+    # The driver's class is compiled: a subclass counts the reads from the server.
+    monkeypatch.setattr(
+        importlib.import_module("asyncmy.cursors"), "SSCursor", type("SSCursor", (cursor_type,), {"fetchmany": counted})
+    )
+    bot = make_bot()
+    store_backend = backend(store, pool_size=2)
+    # Two reader connections: connections left with unread rows would soon block every later query.
+    async with persist.Cache(bot, store_backend) as cache:
+        await offline.replay(bot, session(seed=2, guilds=1, members=(300,), churn=0.0))
+        await cache.flush()
+        total = hikari_counts(bot.cache)["members"]
+        chunks = store_backend.fetch("SELECT user_id FROM member_records", chunk=50)
+        first = await anext(chunks)
+        assert len(first) == 50
+        assert reads == [50], "one chunk read from the server, not the whole result"
+        await typing.cast("typing.Any", chunks).aclose()
+        for _ in range(3):
+            async for _member in cache.members.all():
+                break
+        assert await asyncio.wait_for(cache.members.count(), 30) == total
+        assert len([m async for m in cache.members.all()]) == total
 
 
 async def test_name_and_repr_describe_the_store_without_the_password(store: str) -> None:
