@@ -620,15 +620,28 @@ async def _paced(records: Iterable[GatewayRecord], cache: persist.Cache, every: 
                 await cache.flush()
 
 
+async def _throttled(records: Iterable[GatewayRecord], cache: persist.Cache) -> AsyncIterator[GatewayRecord]:
+    """``records``, each once the cache's queue is under its budgets (``Cache.wait_for_room``)."""
+    for record in records:
+        await cache.wait_for_room()
+        yield record
+
+
 async def child_memory(spec: JsonDict) -> JsonDict:
-    """Peak RSS holding the members: ``plain`` (hikari's cache), ``persist`` or ``persist_paced``.
+    """Peak RSS holding the members: ``plain`` (hikari's cache), ``persist``, ``persist_paced`` or
+    ``persist_throttled``.
 
     ``persist_paced`` waits for the writer after every 10 chunks, so that the writer's queue (events
     not stored yet, each holding its members) never holds more than about 10,000 members.
+    ``persist_throttled`` is a producer that respects the cache's backpressure: it awaits
+    ``cache.wait_for_room()`` before each record, so the queue stays under ``max_pending_entities``
+    (50,000 entities by default). A hikari shard cannot wait like this (it hands events over
+    synchronously); the plain ``persist`` run is what a gateway flood does.
     """
     config: str = spec["config"]
     paced = config == "persist_paced"
-    setup = _setup("persist" if paced else config, pathlib.Path(spec["db"]))
+    throttled = config == "persist_throttled"
+    setup = _setup("persist" if paced or throttled else config, pathlib.Path(spec["db"]))
     await offline.start_offline(setup.bot)
     gc.collect()
     baseline_peak, baseline_rss = _peak_rss_bytes(), _current_rss_bytes()
@@ -646,6 +659,8 @@ async def child_memory(spec: JsonDict) -> JsonDict:
     records = _memory_records(int(spec["members"]), int(spec["guilds"]), int(spec["seed"]))
     if paced and setup.cache is not None:
         stats = await offline.replay(setup.bot, _paced(records, setup.cache, 10))
+    elif throttled and setup.cache is not None:
+        stats = await offline.replay(setup.bot, _throttled(records, setup.cache))
     else:
         stats = await offline.replay(setup.bot, records)
     replayed = time.perf_counter()
@@ -906,6 +921,9 @@ def run(arguments: argparse.Namespace) -> JsonDict:
                 "persist": _run_child("memory", {**memory, "config": "persist", "db": str(folder / "memory.db")}),
                 "persist_paced": _run_child(
                     "memory", {**memory, "config": "persist_paced", "db": str(folder / "memory_paced.db")}
+                ),
+                "persist_throttled": _run_child(
+                    "memory", {**memory, "config": "persist_throttled", "db": str(folder / "memory_throttled.db")}
                 ),
             }
     result["elapsed_s"] = time.perf_counter() - began
@@ -1192,6 +1210,7 @@ def report(result: JsonDict) -> str:
             ("plain", "hikari's in-memory cache"),
             ("persist", "persist, hikari's cache off"),
             ("persist_paced", "    same, waiting for the writer every 10 chunks"),
+            ("persist_throttled", "    same, the producer awaiting cache.wait_for_room()"),
         )
         for config, label in rows:
             node = memory.get(config)

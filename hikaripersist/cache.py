@@ -26,7 +26,7 @@ from hikaripersist.view import CacheView
 if typing.TYPE_CHECKING:
     import os
     import types
-    from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 
     from hikaripersist._internal.engine import Change
     from hikaripersist.backend import Backend, WriteResult
@@ -35,6 +35,44 @@ if typing.TYPE_CHECKING:
 _LOGGER = logging.getLogger("hikaripersist")
 
 _CLOSE_ATTEMPTS: typing.Final[int] = 3
+# Seconds the intake may stay over its budgets before a warning says the writer is behind.
+_THROTTLE_WARNING_AFTER: typing.Final[float] = 10.0
+_GUILD_CREATE_PARTS: typing.Final = (
+    "members",
+    "presences",
+    "voice_states",
+    "channels",
+    "threads",
+    "roles",
+    "emojis",
+    "stickers",
+)
+# Events carrying entity collections, and those collections: an event weighs 1 + their entities in
+# the intake budget (a member chunk holds a thousand members, a message one).
+_WEIGHED: typing.Final[dict[type[hikari.Event], tuple[str, ...]]] = {
+    hikari.MemberChunkEvent: ("members", "presences"),
+    hikari.GuildAvailableEvent: _GUILD_CREATE_PARTS,
+    hikari.GuildJoinEvent: _GUILD_CREATE_PARTS,
+    hikari.ThreadListSyncEvent: ("threads",),
+    hikari.ThreadMembersUpdateEvent: ("added_members", "removed_member_ids"),
+    hikari.EmojisUpdateEvent: ("emojis",),
+    hikari.StickersUpdateEvent: ("stickers",),
+    hikari.GuildBulkMessageDeleteEvent: ("message_ids",),
+    hikari.ShardReadyEvent: ("unavailable_guilds",),
+}
+# What each kind of `Rule(shed=...)` lets the cache drop under pressure. Only events that add or
+# refresh data: removals are never dropped, so nothing deleted lingers in the store.
+_SHED_EVENTS: typing.Final[dict[str, tuple[type[hikari.Event], ...]]] = {
+    "presence": (hikari.PresenceUpdateEvent,),
+    "voice_state": (hikari.VoiceStateUpdateEvent,),
+    "message": (
+        hikari.GuildMessageCreateEvent,
+        hikari.DMMessageCreateEvent,
+        hikari.GuildMessageUpdateEvent,
+        hikari.DMMessageUpdateEvent,
+    ),
+    "member": (hikari.MemberChunkEvent,),
+}
 # Rows a prune step looks at (or removes) per transaction, so the bot's own writes interleave.
 _PRUNE_STEP: typing.Final[int] = 500
 _PRUNE_LOG_INTERVAL: typing.Final[float] = 5.0
@@ -85,6 +123,11 @@ class CacheStats(collections.abc.Mapping[str, int]):
     """Seconds the last committed batch took to write (0 before the first one)."""
     schema_version: int = attrs.field()
     """Schema version recorded in the store."""
+    queue_weight: int = attrs.field(default=0)
+    """What the queued events weigh in the intake budget: one per event plus the entities it carries
+    (a member chunk of 1,000 members weighs 1,001); see ``Cache(max_pending_entities=...)``."""
+    events_shed: int = attrs.field(default=0)
+    """Events dropped unstored while the writer was far behind, as the rule's ``shed`` allows."""
 
     def __getitem__(self, kind: str) -> int:
         return self.rows[kind]
@@ -122,13 +165,23 @@ class Cache(CacheView):
     rule
         Decides what is stored; everything when ``None``.
     max_pending
-        Events queued for the writer above which listeners of the cache wait for it to catch
-        up (backpressure) instead of letting the queue grow without bound.
+        Events queued for the writer above which the cache is under pressure (see below).
+    max_pending_entities
+        The same budget weighed by size: each queued event counts one plus the entities it carries
+        (members, presences, voice states, channels... of a member chunk or a guild create), so a
+        flood of member chunks is held back long before 10,000 of them (10 million members) wait
+        in memory.
 
     Notes
     -----
     The backend opens on `hikari.StartingEvent` (before any shard connects) and drains and closes
     on `hikari.StoppedEvent` (after every shard closed). Scripts can use ``async with cache:``.
+
+    While the queue is over either budget (backpressure), the cache's listeners and confirmations
+    wait for the writer, producers that can wait ([`wait_for_room`][]) are held back, events of the
+    kinds the rule lets it shed (``Rule(shed=...)``) are dropped and counted, and a warning is
+    logged when this lasts. hikari hands gateway events over synchronously, so a shard itself
+    cannot be slowed: without shedding, a long flood still grows the queue.
 
     What changed in the store is announced with change events
     ([`PersistEvent`][hikaripersist.events.PersistEvent] and subclasses) after each commit, for
@@ -146,6 +199,7 @@ class Cache(CacheView):
         "_confirm_wrappers",
         "_detached",
         "_events_failed",
+        "_events_shed",
         "_events_written",
         "_flush_waiters",
         "_last_event",
@@ -153,8 +207,11 @@ class Cache(CacheView):
         "_last_of_guild",
         "_last_received",
         "_max_pending",
+        "_max_pending_entities",
         "_open_lock",
         "_pending",
+        "_pending_weight",
+        "_pressure",
         "_retain_queued",
         "_rows_written",
         "_rule",
@@ -167,7 +224,15 @@ class Cache(CacheView):
         "_writer_task",
     )
 
-    def __init__(self, bot: _App, backend: Backend, *, rule: Rule | None = None, max_pending: int = 10_000) -> None:
+    def __init__(
+        self,
+        bot: _App,
+        backend: Backend,
+        *,
+        rule: Rule | None = None,
+        max_pending: int = 10_000,
+        max_pending_entities: int = 50_000,
+    ) -> None:
         if not hasattr(bot, "event_manager"):
             msg = f"Cache needs a hikari app with an event manager, got {type(bot).__name__}"
             raise TypeError(msg)
@@ -175,8 +240,12 @@ class Cache(CacheView):
         super().__init__(backend, typing.cast("hikari.RESTAware", bot), self.store)
         self._rule = rule
         self._max_pending = max_pending
-        # (submission number, event, when it was received in ns since the epoch)
-        self._pending: collections.deque[tuple[int, hikari.Event, int]] = collections.deque()
+        self._max_pending_entities = max_pending_entities
+        # (submission number, event, when it was received in ns since the epoch, weight)
+        self._pending: collections.deque[tuple[int, hikari.Event, int, int]] = collections.deque()
+        self._pending_weight = 0
+        self._pressure: _Pressure | None = None
+        self._events_shed = 0
         self._last_received = 0
         self._submitted = 0
         self._committed = 0
@@ -350,6 +419,30 @@ class Cache(CacheView):
         target = self._last_of_guild.get(int(guild), 0)
         await self._wait_for(target)
 
+    async def wait_for_room(self) -> None:
+        """Return once the writer's queue is under its budgets (at once when it is).
+
+        For producers that can wait, e.g. a loop storing thousands of members fetched over REST
+        with [`store`][hikaripersist.cache.Cache.store], or a replay of recorded events: awaiting
+        this before each step keeps the queue, and the memory it holds, bounded by
+        ``max_pending`` and ``max_pending_entities``. Once over a budget it waits until the queue
+        is back under half of both.
+
+        Raises
+        ------
+        BackendError
+            If the queue is over a budget while the cache is not open (nothing would drain it).
+        """
+        # Like flush(): events hikari already dispatched count first.
+        await asyncio.sleep(0)
+        while self._over_budget():
+            if self._writer_task is None or self._space is None:
+                msg = "the cache is not open; its queue is over budget and nothing drains it"
+                raise BackendError(msg)
+            self._space.clear()
+            self._notify(urgent=True)
+            await self._space.wait()
+
     async def _wait_for(self, target: int) -> None:
         """Return once everything up to submission number ``target`` is committed."""
         if self._committed >= target:
@@ -396,16 +489,78 @@ class Cache(CacheView):
         if type(event) not in _STORED_EVENT_TYPES and not self._confirmation_wanted(type(event)):
             # Subscribed only so that someone's Confirmed[...] fires; nobody on this bot wants it.
             return
+        if self._over_budget() and self._shed(event):
+            return
         self._submitted += 1
-        self._pending.append((self._submitted, event, self._received_now()))
+        weight = _weight(event)
+        self._pending.append((self._submitted, event, self._received_now(), weight))
+        self._pending_weight += weight
         guild_id = getattr(event, "guild_id", None)
         if guild_id is not None:
             self._last_of_guild[int(guild_id)] = self._submitted
         self._notify()
         # Backpressure: wait (after queueing, so order is kept) while the writer is far behind.
-        if self._space is not None and len(self._pending) >= self._max_pending:
+        if self._space is not None and self._over_budget():
             self._space.clear()
             await self._space.wait()
+
+    def _over_budget(self) -> bool:
+        """Whether the queue is over a budget; starts (or goes on with) a pressure episode if so."""
+        if len(self._pending) < self._max_pending and self._pending_weight < self._max_pending_entities:
+            return False
+        now = time.monotonic()
+        pressure = self._pressure
+        if pressure is None:
+            pressure = self._pressure = _Pressure(now)
+        elif not pressure.warned and now - pressure.since >= _THROTTLE_WARNING_AFTER:
+            pressure.warned = True
+            _LOGGER.warning(
+                "the writer of %s is behind for %.0fs: %s events weighing %s wait (max_pending=%s, "
+                "max_pending_entities=%s); listeners and confirmations of the cache wait for it%s",
+                self._backend.name,
+                now - pressure.since,
+                len(self._pending),
+                self._pending_weight,
+                self._max_pending,
+                self._max_pending_entities,
+                "" if self._rule is None or not self._rule.shed else f", {sorted(self._rule.shed)} are shed",
+            )
+        return True
+
+    def _shed(self, event: hikari.Event) -> bool:
+        """Drop ``event`` if the rule lets the cache shed it; return whether it was dropped."""
+        rule = self._rule
+        if rule is None or not rule.shed:
+            return False
+        kind = next((k for k in rule.shed if isinstance(event, _SHED_EVENTS[k])), None)
+        if kind is None:
+            return False
+        self._events_shed += 1
+        pressure = self._pressure
+        assert pressure is not None  # _over_budget() started the episode
+        if not pressure.shed:
+            _LOGGER.warning(
+                "the writer of %s is behind (%s events weighing %s wait): shedding %s events as the rule allows",
+                self._backend.name,
+                len(self._pending),
+                self._pending_weight,
+                ", ".join(sorted(rule.shed)),
+            )
+        pressure.shed[kind] = pressure.shed.get(kind, 0) + 1
+        return True
+
+    def _relieve(self) -> None:
+        """The queue is back under half its budgets: wake what waits for room, end the episode."""
+        if self._space is not None:
+            self._space.set()
+        pressure, self._pressure = self._pressure, None
+        if pressure is not None and (pressure.warned or pressure.shed):
+            _LOGGER.warning(
+                "the writer of %s caught up after %.1fs under pressure; events shed: %s",
+                self._backend.name,
+                time.monotonic() - pressure.since,
+                pressure.shed or "none",
+            )
 
     def _confirmation_wanted(self, event_type: type[hikari.Event]) -> bool:
         manager = self._bot.event_manager
@@ -458,7 +613,7 @@ class Cache(CacheView):
                     await asyncio.wait_for(self._urgent.wait(), backend.flush_interval)
             count = min(len(self._pending), backend.batch_size)
             batch = [self._pending[i] for i in range(count)]
-            events = ops.Batch((e for _, e, _ in batch), (r for _, _, r in batch))
+            events = ops.Batch((e for _, e, _, _ in batch), (r for _, _, r, _ in batch))
             wanted = self._wanted_changes()
             started = time.perf_counter()
             try:
@@ -476,26 +631,42 @@ class Cache(CacheView):
                     _LOGGER.critical(
                         "closing %s: %s queued events could not be written (%s)", backend.name, len(self._pending), exc
                     )
-                    self._fail_waiters(BackendError(f"{backend.name} kept failing while closing: {exc}"))
+                    error = BackendError(f"{backend.name} kept failing while closing: {exc}")
+                    self._fail_waiters(error)
+                    self._fail_confirmations((event for _, event, _, _ in self._pending), error)
                     self._pending.clear()
+                    self._pending_weight = 0
+                    self._relieve()
                     return
-                _LOGGER.exception("writing a batch of %s events to %s failed; retrying", count, backend.name)
+                if failures == 1:
+                    _LOGGER.exception("writing a batch of %s events to %s failed; retrying", count, backend.name)
+                else:
+                    # The traceback was logged once; a store that stays broken gets one line per attempt.
+                    _LOGGER.warning(
+                        "writing to %s still fails (attempt %s, %s events queued): %s",
+                        backend.name,
+                        failures,
+                        len(self._pending),
+                        exc,
+                    )
                 await asyncio.sleep(min(0.25 * 2**failures, 5.0))
                 continue
+            if failures:
+                _LOGGER.warning("writing to %s works again after %s failed attempts", backend.name, failures)
             failures = 0
             self._last_flush_latency = time.perf_counter() - started
             for _ in range(count):
-                self._pending.popleft()
+                self._pending_weight -= self._pending.popleft()[3]
             self._committed = batch[-1][0]
             self._count(batch, result)
             self._after_commit(events, result)
-            if self._space is not None and len(self._pending) < self._max_pending // 2:
-                self._space.set()
+            if len(self._pending) < self._max_pending // 2 and self._pending_weight < self._max_pending_entities // 2:
+                self._relieve()
 
-    def _count(self, batch: Sequence[tuple[int, hikari.Event, int]], result: WriteResult) -> None:
+    def _count(self, batch: Sequence[tuple[int, hikari.Event, int, int]], result: WriteResult) -> None:
         self._batches_written += 1
         self._rows_written += result.rows
-        for (_, event, _), error in zip(batch, result.errors, strict=True):
+        for (_, event, _, _), error in zip(batch, result.errors, strict=True):
             if error is not None:
                 self._events_failed += 1
             elif not isinstance(event, ops.InternalOp):
@@ -541,6 +712,33 @@ class Cache(CacheView):
                 return dict(_EVERY_CHANGE)
             wanted.setdefault(cls._kind, set()).add(typing.cast("str", cls._action))
         return {kind: frozenset(actions) for kind, actions in wanted.items()}
+
+    def _fail_confirmations(self, dropped: Iterable[hikari.Event], error: BackendError) -> None:
+        """Fail the ``bot.wait_for(Confirmed[...])`` calls waiting for confirmations of ``dropped`` events.
+
+        Those confirmations will never come; the waiters get ``error`` instead of waiting forever.
+        hikari keeps `wait_for` waiters apart from listeners, as (predicate, future) pairs per type.
+        """
+        waiters = getattr(self._bot.event_manager, "_waiters", None)
+        if not isinstance(waiters, collections.abc.Mapping) or not waiters:
+            return
+        pending = typing.cast(
+            "Mapping[type[hikari.Event], Iterable[tuple[typing.Any, asyncio.Future[typing.Any]]]]", waiters
+        )
+        for event in dropped:
+            if isinstance(event, ops.InternalOp):
+                continue
+            confirmed = events_.confirmed_type(type(event), notify=False)(event, self)
+            for cls in confirmed.dispatches():
+                for predicate, future in tuple(pending.get(cls, ())):
+                    if future.done():
+                        continue
+                    try:
+                        matches = predicate is None or bool(predicate(confirmed))
+                    except Exception:  # a predicate that raises does not match
+                        continue
+                    if matches:
+                        future.set_exception(error)
 
     def _fail_waiters(self, error: BackendError) -> None:
         for _, waiter in self._flush_waiters:
@@ -638,12 +836,25 @@ class Cache(CacheView):
     # --- maintenance ----------------------------------------------------------------------------------
 
     async def backup(self, path: str | os.PathLike[str]) -> None:
-        """Write a consistent copy of the store to ``path`` (everything received so far included)."""
+        """Write a consistent copy of the store to ``path``, everything received so far included.
+
+        The copy runs off the event loop and does not hold the writer: the bot keeps writing
+        meanwhile. SQLite writes an SQLite database (its online backup), JSON and Redis a
+        hikari-persist JSON file, PostgreSQL and MySQL the portable export format (JSON lines,
+        gzipped when ``path`` ends in ``.gz``; ``python -m hikaripersist import`` reads it too).
+
+        Raises
+        ------
+        hikaripersist.BackendError
+            If the cache is not open or ``path`` cannot be written.
+        """
+        from hikaripersist._internal import portable
+
         await self.flush()
         backup = getattr(self._backend, "backup", None)
         if backup is None:
-            msg = f"{self._backend.name} does not support backups"
-            raise BackendError(msg)
+            await portable.export_store(self._backend, path)
+            return
         await backup(path)
 
     def _received_now(self) -> int:
@@ -653,7 +864,8 @@ class Cache(CacheView):
 
     def _enqueue(self, op: ops.InternalOp) -> int:
         self._submitted += 1
-        self._pending.append((self._submitted, op, self._received_now()))
+        self._pending.append((self._submitted, op, self._received_now(), 1))
+        self._pending_weight += 1
         self._notify()
         return self._submitted
 
@@ -693,13 +905,46 @@ class Cache(CacheView):
         await self.flush()
 
     async def restore(self, path: str | os.PathLike[str]) -> None:
-        """Replace the store's content with a backup made by [`backup`][] (queued writes land on top)."""
+        """Replace the store's content with a backup made by [`backup`][] (queued writes land on top).
+
+        Every backend also restores the portable export format (``python -m hikaripersist
+        export``). An export is checked whole before anything changes, then its rows are queued
+        behind everything received so far, with nothing in between, and written by the writer.
+
+        Raises
+        ------
+        hikaripersist.BackendError
+            If the cache is not open, there is no backup at ``path`` or it cannot be written.
+        hikaripersist.SchemaError
+            If ``path`` is not a backup, is damaged, or comes from a newer version.
+        """
+        from hikaripersist._internal import portable
+
         await self.flush()
         restore = getattr(self._backend, "restore", None)
-        if restore is None:
-            msg = f"{self._backend.name} does not support restoring backups"
+        if restore is not None and not await asyncio.to_thread(portable.is_export, path):
+            await restore(path)
+            return
+        if self._writer_task is None:
+            msg = "the cache is not open; nothing can be restored"
             raise BackendError(msg)
-        await restore(path)
+        info = await asyncio.to_thread(portable.read_info, path)
+        queued: list[ops.ImportOp] = []
+
+        async def collect(op: ops.ImportOp) -> None:
+            queued.append(op)
+
+        app = typing.cast("hikari.RESTAware", self._bot)
+        await portable.import_export(info, collect, app, replace=True)
+        # Queued in one go: no gateway event lands between the emptying and the last row.
+        last = 0
+        for op in queued:
+            last = self._enqueue(op)
+        await self._wait_for(last)
+        failed = next((op for op in queued if not op.applied), None)
+        if failed is not None:
+            msg = f"restoring {path} into {self._backend.name} failed at table {failed.table!r}: {failed.error}"
+            raise BackendError(msg) from failed.error
 
     async def stats(self) -> CacheStats:
         """Report what is stored and how the writer is doing.
@@ -727,6 +972,8 @@ class Cache(CacheView):
             events_failed=self._events_failed,
             last_flush_latency=self._last_flush_latency,
             schema_version=await self._backend.schema_version(),
+            queue_weight=self._pending_weight,
+            events_shed=self._events_shed,
         )
 
     async def prune(self, *, progress: Callable[[PruneProgress], None] | None = None) -> dict[str, int]:
@@ -790,6 +1037,26 @@ class Cache(CacheView):
             if done:
                 return removed
             cursor = op.next_cursor
+
+
+class _Pressure:
+    """One stretch of time the intake spent over its budgets."""
+
+    __slots__: typing.Sequence[str] = ("shed", "since", "warned")
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.warned = False
+        # kind -> events shed in this stretch
+        self.shed: dict[str, int] = {}
+
+
+def _weight(event: hikari.Event) -> int:
+    """What ``event`` weighs in the intake budget: one, plus the entities it carries."""
+    parts = _WEIGHED.get(type(event))
+    if parts is None:
+        return 1
+    return 1 + sum(len(getattr(event, part, ())) for part in parts)
 
 
 def _annotation_type(callback: Callable[..., typing.Any]) -> type[hikari.Event]:

@@ -214,6 +214,8 @@ class CacheConfig:
         What to store (``None``: everything).
     max_pending
         Passed to [`Cache`][hikaripersist.cache.Cache].
+    max_pending_entities
+        Passed to [`Cache`][hikaripersist.cache.Cache].
     flush_before_commands
         Whether the framework adapters wait, before each command, until what the command's guild
         produced so far is committed (so the command reads its own guild's latest state).
@@ -227,6 +229,7 @@ class CacheConfig:
     url: str = _DEFAULT_URL
     rule: rules_.Rule | None = None
     max_pending: int = 10_000
+    max_pending_entities: int = 50_000
     flush_before_commands: bool = False
 
     @classmethod
@@ -237,8 +240,8 @@ class CacheConfig:
             The backend URL (default ``sqlite:///hikari-persist.db``).
         ``HIKARI_PERSIST_DISABLE``
             Comma-separated kinds not to store, e.g. ``presences,messages``.
-        ``HIKARI_PERSIST_MAX_PENDING``
-            An integer, see [`Cache`][hikaripersist.cache.Cache].
+        ``HIKARI_PERSIST_MAX_PENDING``, ``HIKARI_PERSIST_MAX_PENDING_ENTITIES``
+            Integers, see [`Cache`][hikaripersist.cache.Cache].
         ``HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS``
             ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``.
 
@@ -260,14 +263,8 @@ class CacheConfig:
         env = os.environ if environ is None else environ
         url = env.get(f"{ENV_PREFIX}URL", "").strip() or _DEFAULT_URL
         rule = _rule_disabling(env.get(f"{ENV_PREFIX}DISABLE", ""), f"{ENV_PREFIX}DISABLE")
-        max_pending = 10_000
-        raw_pending = env.get(f"{ENV_PREFIX}MAX_PENDING", "").strip()
-        if raw_pending:
-            try:
-                max_pending = int(raw_pending)
-            except ValueError:
-                msg = f"{ENV_PREFIX}MAX_PENDING must be an integer, got {raw_pending!r}"
-                raise ValueError(msg) from None
+        max_pending = _parse_int(env, f"{ENV_PREFIX}MAX_PENDING", 10_000)
+        max_entities = _parse_int(env, f"{ENV_PREFIX}MAX_PENDING_ENTITIES", 50_000)
         flush_name = f"{ENV_PREFIX}FLUSH_BEFORE_COMMANDS"
         flush = _parse_bool(flush_name, env.get(flush_name, ""))
         try:
@@ -275,12 +272,19 @@ class CacheConfig:
         except ValueError as exc:
             msg = f"{ENV_PREFIX}URL: {exc}"
             raise ValueError(msg) from None
-        return cls(url=url, rule=rule, max_pending=max_pending, flush_before_commands=flush)
+        return cls(
+            url=url,
+            rule=rule,
+            max_pending=max_pending,
+            max_pending_entities=max_entities,
+            flush_before_commands=flush,
+        )
 
     def __post_init__(self) -> None:
-        if self.max_pending < 1:
-            msg = f"max_pending must be at least 1, got {self.max_pending}"
-            raise ValueError(msg)
+        for name in ("max_pending", "max_pending_entities"):
+            if getattr(self, name) < 1:
+                msg = f"{name} must be at least 1, got {getattr(self, name)}"
+                raise ValueError(msg)
 
     def create_backend(self) -> Backend:
         """Create the (unopened) backend this configuration's ``url`` names.
@@ -305,7 +309,24 @@ class CacheConfig:
         Cache
             A new cache; it opens with the bot (on `hikari.StartingEvent`).
         """
-        return Cache(bot, self.create_backend(), rule=self.rule, max_pending=self.max_pending)
+        return Cache(
+            bot,
+            self.create_backend(),
+            rule=self.rule,
+            max_pending=self.max_pending,
+            max_pending_entities=self.max_pending_entities,
+        )
+
+
+def _parse_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        msg = f"{name} must be an integer, got {raw!r}"
+        raise ValueError(msg) from None
 
 
 def _mysql(parsed: urllib.parse.SplitResult) -> Backend:

@@ -37,6 +37,30 @@ if typing.TYPE_CHECKING:
 
 _Convert = typing.Callable[[object], object]
 
+# What SQLite binds as an INTEGER; every Discord id and count fits.
+_INT64: typing.Final = range(-(2**63), 2**63)
+
+
+def _bind(convert: _Convert, value: object) -> object:
+    """``convert(value)``, refused now with a clear error if the database could not take it."""
+    converted = convert(value)
+    if isinstance(converted, int) and not isinstance(converted, bool) and converted not in _INT64:
+        msg = f"{value!r} does not fit in a 64-bit integer (no stored value is that large)"
+        raise ValueError(msg)
+    if isinstance(converted, str):
+        _encodable(converted)
+    return converted
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        # A lone surrogate: no stored text holds one, and SQLite cannot take it.
+        msg = f"{text!r} is not valid Unicode ({exc.reason} at {exc.start})"
+        raise ValueError(msg) from None
+    return text
+
 
 class Filter(abc.ABC):
     """A condition on one field; build them with the functions of this module."""
@@ -72,13 +96,13 @@ class _Compare(Filter):
         self._value = value
 
     def column_sql(self, column: str, convert: _Convert) -> tuple[str, list[object]]:
-        return f"{column} {self._op} ?", [convert(self._value)]
+        return f"{column} {self._op} ?", [_bind(convert, self._value)]
 
     def json_sql(self, data: str, path: str, convert: _Convert) -> tuple[str, list[object]]:
         if self._op == "!=":
-            sql, params = _json_any(data, path, "value = ?", [convert(self._value)])
+            sql, params = _json_any(data, path, "value = ?", [_bind(convert, self._value)])
             return f"NOT {sql}", params
-        return _json_any(data, path, f"value {self._op} ?", [convert(self._value)])
+        return _json_any(data, path, f"value {self._op} ?", [_bind(convert, self._value)])
 
     def __repr__(self) -> str:
         return f"<{self._op} {self._value!r}>"
@@ -92,10 +116,10 @@ class _Between(Filter):
         self._high = high
 
     def column_sql(self, column: str, convert: _Convert) -> tuple[str, list[object]]:
-        return f"{column} BETWEEN ? AND ?", [convert(self._low), convert(self._high)]
+        return f"{column} BETWEEN ? AND ?", [_bind(convert, self._low), _bind(convert, self._high)]
 
     def json_sql(self, data: str, path: str, convert: _Convert) -> tuple[str, list[object]]:
-        return _json_any(data, path, "value BETWEEN ? AND ?", [convert(self._low), convert(self._high)])
+        return _json_any(data, path, "value BETWEEN ? AND ?", [_bind(convert, self._low), _bind(convert, self._high)])
 
 
 class _OneOf(Filter):
@@ -111,13 +135,13 @@ class _OneOf(Filter):
         if not self._values:
             return "0", []
         marks = ", ".join("?" * len(self._values))
-        return f"{column} IN ({marks})", [convert(v) for v in self._values]
+        return f"{column} IN ({marks})", [_bind(convert, v) for v in self._values]
 
     def json_sql(self, data: str, path: str, convert: _Convert) -> tuple[str, list[object]]:
         if not self._values:
             return "0", []
         marks = ", ".join("?" * len(self._values))
-        return _json_any(data, path, f"value IN ({marks})", [convert(v) for v in self._values])
+        return _json_any(data, path, f"value IN ({marks})", [_bind(convert, v) for v in self._values])
 
 
 class _Null(Filter):
@@ -137,7 +161,7 @@ def _text(text: object) -> str:
     if not isinstance(text, str):
         msg = f"text matching takes a str, not {type(text).__name__}"
         raise TypeError(msg)
-    return text
+    return _encodable(text)
 
 
 class _Prefix(Filter):

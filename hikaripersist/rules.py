@@ -86,6 +86,8 @@ RuleKind = typing.Literal[
 """The names of the cached kinds, as accepted by [`Rule.allows`][hikaripersist.rules.Rule.allows]."""
 
 _KINDS: tuple[RuleKind, ...] = typing.get_args(RuleKind)
+# Kinds whose adding or refreshing events the cache may drop when its writer is far behind.
+_SHEDDABLE: tuple[RuleKind, ...] = ("member", "message", "presence", "voice_state")
 
 
 class _HasId(typing.Protocol):
@@ -1089,11 +1091,20 @@ class Rule:
         Rule for messages (including retention).
     invite : InviteRule | None
         Rule for invites.
+    shed : Iterable[RuleKind]
+        Kinds whose events the cache may drop (shed) while its writer is far behind and the
+        queue is over its budget, instead of holding them in memory: ``"presence"`` (presence
+        updates), ``"voice_state"`` (voice state updates), ``"message"`` (message creates and
+        edits) and ``"member"`` (member chunks, which the bot can request again). Removals are
+        never shed. What is shed is logged, counted in ``Cache.stats().events_shed`` and never
+        confirmed; the store may then hold older data (or miss entities) of those kinds.
 
     Raises
     ------
     TypeError
         If a sub-rule is not of the expected class.
+    ValueError
+        If ``shed`` names a kind that cannot be shed.
 
     Examples
     --------
@@ -1112,6 +1123,7 @@ class Rule:
         "_message",
         "_presence",
         "_role",
+        "_shed",
         "_sticker",
         "_thread",
         "_user",
@@ -1133,7 +1145,15 @@ class Rule:
         voice_state: VoiceStateRule | None = None,
         message: MessageRule | None = None,
         invite: InviteRule | None = None,
+        shed: Iterable[RuleKind] = (),
     ) -> None:
+        if isinstance(shed, str):
+            shed = (typing.cast("RuleKind", shed),)
+        wrong = sorted(str(kind) for kind in shed if kind not in _SHEDDABLE)
+        if wrong:
+            msg = f"cannot shed {', '.join(wrong)}; kinds that can be shed: {', '.join(_SHEDDABLE)}"
+            raise ValueError(msg)
+        self._shed: frozenset[RuleKind] = frozenset(shed)
         self._channel = _sub_rule(channel, ChannelRule, "channel")
         self._guild = _sub_rule(guild, GuildRule, "guild")
         self._member = _sub_rule(member, MemberRule, "member")
@@ -1164,7 +1184,14 @@ class Rule:
     def __repr__(self) -> str:
         # Only the customised kinds, to keep it readable.
         parts = [f"{kind}={rule!r}" for kind, rule in self._by_kind.items() if rule._repr_fields()]
+        if self._shed:
+            parts.append(f"shed={sorted(self._shed)!r}")
         return f"Rule({', '.join(parts)})"
+
+    @property
+    def shed(self) -> frozenset[RuleKind]:
+        """Kinds whose events the cache may drop while its writer is far behind (see ``shed=``)."""
+        return self._shed
 
     @classmethod
     def default(cls) -> Rule:

@@ -10,6 +10,8 @@ import contextlib
 import logging
 import pathlib
 import sqlite3
+import threading
+import time
 import typing
 
 import aiosqlite
@@ -38,9 +40,11 @@ RETENTION_STEP: typing.Final[int] = 250
 class _WriterState:
     """What the writer thread remembers between batches."""
 
-    __slots__: typing.Sequence[str] = ("installed", "reported")
+    __slots__: typing.Sequence[str] = ("failing", "installed", "reported")
 
     def __init__(self) -> None:
+        # Whether the last batch failed whole (a full, locked or damaged file): close() then writes nothing.
+        self.failing = False
         # Event types whose failure was logged already: one log line per type, not per event.
         self.reported: set[str] = set()
         # Kinds whose change-tracking triggers are installed on the connection.
@@ -63,12 +67,15 @@ class SQLiteBackend(Batching, Backend):
         With an in-memory database, seconds between copies to ``backup_path`` (0 disables).
     backup_path
         Where in-memory databases are copied to.
+    lock_timeout
+        Seconds a statement waits for a lock another process holds on the file before it fails:
+        opening then raises `hikaripersist.BackendError`, a batch is retried.
 
     Raises
     ------
     hikaripersist.BackendError
-        From [`open`][hikaripersist.backend.Backend.open] when the file cannot be opened or is not a
-        database.
+        From [`open`][hikaripersist.backend.Backend.open] when the file cannot be opened, is not a
+        database, is corrupt, read-only, or stays locked by another process for ``lock_timeout``.
     hikaripersist.SchemaError
         From [`open`][hikaripersist.backend.Backend.open] when the file was written by a newer
         version or by something else.
@@ -82,6 +89,9 @@ class SQLiteBackend(Batching, Backend):
         "_executor",
         "_flush_interval",
         "_idle_readers",
+        "_lock_timeout",
+        "_loop_reader",
+        "_loop_reader_failed",
         "_path",
         "_read_only",
         "_reader",
@@ -97,9 +107,11 @@ class SQLiteBackend(Batching, Backend):
         flush_interval: float = 0.05,
         backup_interval: float = 0,
         backup_path: str | os.PathLike[str] | None = None,
+        lock_timeout: float = 10,
     ) -> None:
         self._init_batching(batch_size, flush_interval)
         self._path = str(filepath)
+        self._lock_timeout = lock_timeout
         self._read_only = False
         self._backup_interval = backup_interval
         self._backup_path = str(backup_path) if backup_path is not None else None
@@ -109,6 +121,9 @@ class SQLiteBackend(Batching, Backend):
         # Iterations hold a statement (and so a snapshot) open across awaits: each gets its own
         # connection, so point reads on `_reader` always see the latest commit.
         self._idle_readers: list[aiosqlite.Connection] = []
+        # Short reads on the event loop's thread (opened on first use; see `_LoopReader`).
+        self._loop_reader: _LoopReader | None = None
+        self._loop_reader_failed = False
         self._backup_task: asyncio.Task[None] | None = None
         self._state = _WriterState()
 
@@ -141,7 +156,9 @@ class SQLiteBackend(Batching, Backend):
         try:
             if self._path != ":memory:":
                 pathlib.Path(self._path).absolute().parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self._uri(), uri=True, isolation_level=None, check_same_thread=False, timeout=10)
+            db = sqlite3.connect(
+                self._uri(), uri=True, isolation_level=None, check_same_thread=False, timeout=self._lock_timeout
+            )
         except (OSError, sqlite3.Error) as exc:
             msg = f"cannot open {self.name}: {exc}"
             raise BackendError(msg) from exc
@@ -149,6 +166,9 @@ class SQLiteBackend(Batching, Backend):
             # Check what the file is before changing anything in it (even its journal mode).
             _prepare_schema(db, self.name)
             db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            db.close()
+            raise _open_error(self.name, exc, self._lock_timeout) from exc
         except BaseException:
             db.close()
             raise
@@ -198,6 +218,14 @@ class SQLiteBackend(Batching, Backend):
             try:
                 version = await self.schema_version()
             except sqlite3.DatabaseError as exc:
+                if _error_code(exc) == _SQLITE_CANTOPEN:
+                    msg = (
+                        f"cannot open {self.name} for reading ({exc}); in a read-only folder SQLite needs the"
+                        " -wal and -shm files that the bot's cache keeps next to it while it runs"
+                    )
+                    raise BackendError(msg) from exc
+                if _error_code(exc) in _STORE_FAILURES:
+                    raise _open_error(self.name, exc, self._lock_timeout) from exc
                 msg = f"{self.name} is not a hikari-persist store ({exc})"
                 raise SchemaError(msg) from exc
             if version != schema.SCHEMA_VERSION:
@@ -222,12 +250,16 @@ class SQLiteBackend(Batching, Backend):
         idle, self._idle_readers = self._idle_readers, []
         for connection in idle:
             await connection.close()
+        if self._loop_reader is not None:
+            loop_reader, self._loop_reader = self._loop_reader, None
+            loop_reader.close()
+        self._loop_reader_failed = False
         if self._reader is not None:
             reader, self._reader = self._reader, None
             await reader.close()
         if self._writer is not None and self._executor is not None:
             writer, self._writer = self._writer, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, _close_writer, writer)
+            await asyncio.get_running_loop().run_in_executor(self._executor, _close_writer, writer, self._state)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
@@ -238,10 +270,19 @@ class SQLiteBackend(Batching, Backend):
             await self.backup(self._backup_path or "")
 
     async def backup(self, path: str | os.PathLike[str]) -> None:
-        """Copy a consistent snapshot of the database to ``path`` (SQLite's online backup)."""
+        """Copy a consistent snapshot of the database to ``path`` (SQLite's online backup).
+
+        A file database is copied from a connection of its own in a worker thread: the writer
+        keeps committing meanwhile (WAL), and ``path`` is replaced only once the copy is complete.
+        """
         if not path:
             return
         db = self._require_writer()
+        if self._path != ":memory:":
+            from hikaripersist._internal import portable
+
+            await asyncio.to_thread(portable.sqlite_backup, self._uri(), path)
+            return
 
         def run() -> None:
             target = sqlite3.connect(str(path))
@@ -341,19 +382,65 @@ class SQLiteBackend(Batching, Backend):
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
+    def _connect_loop_reader(self) -> sqlite3.Connection:
+        uri = self._uri() + ("?mode=ro" if self._read_only else "")
+        # No busy timeout: a read that would wait for a lock goes to a thread instead.
+        connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=0)
+        try:
+            connection.execute("PRAGMA query_only=ON")
+            # Random lookups read pages straight from the mapped file: no system call per page.
+            connection.execute(f"PRAGMA mmap_size={_LOOP_READER_MMAP}").fetchall()
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    async def _open_loop_reader(self) -> _LoopReader | None:
+        """The loop-thread reader, opened on first use; ``None`` where reads must go to a thread."""
+        if self._loop_reader_failed or self._path == ":memory:":
+            # In-memory databases lock whole tables against the writer (shared cache).
+            return None
+        try:
+            connection = await asyncio.to_thread(self._connect_loop_reader)
+        except sqlite3.Error:
+            self._loop_reader_failed = True  # the thread readers report the problem
+            return None
+        if self._loop_reader is not None or self._reader is None:  # opened meanwhile, or closed
+            connection.close()
+            return self._loop_reader
+        self._loop_reader = _LoopReader(connection)
+        return self._loop_reader
+
     async def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
         self._require_reader()
+        step = max(1, chunk)
+        loop_reader = self._loop_reader or await self._open_loop_reader()
+        if loop_reader is not None:
+            # Small results are read at once on the loop's thread (one statement: one snapshot).
+            found = loop_reader.read(sql, params, one=False)
+            if found is not None:
+                for start in range(0, len(found), step):
+                    yield found[start : start + step]
+                return
         if self._path == ":memory:":
             rows = await self._read_in_writer_thread(sql, params, one=False)
-            for start in range(0, len(rows), chunk):
-                yield rows[start : start + chunk]
+            for start in range(0, len(rows), step):
+                yield rows[start : start + step]
             return
         connection = self._idle_readers.pop() if self._idle_readers else await self._connect_reader()
         try:
             # One statement pins one WAL snapshot for the whole iteration.
             async with connection.execute(sql, tuple(params)) as cursor:
-                while rows := await cursor.fetchmany(chunk):
-                    yield [tuple(r) for r in rows]
+                # The next chunk is read in the connection's thread while the caller uses this one.
+                pending = asyncio.ensure_future(cursor.fetchmany(step))
+                try:
+                    while rows := await pending:
+                        pending = asyncio.ensure_future(cursor.fetchmany(step))
+                        yield typing.cast("list[Row]", rows)
+                finally:
+                    if not pending.done():
+                        pending.add_done_callback(_ignore_outcome)
+                        pending.cancel()
         finally:
             if self._reader is not None and len(self._idle_readers) < _IDLE_READERS:
                 self._idle_readers.append(connection)
@@ -362,6 +449,11 @@ class SQLiteBackend(Batching, Backend):
 
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
         reader = self._require_reader()
+        loop_reader = self._loop_reader or await self._open_loop_reader()
+        if loop_reader is not None:
+            found = loop_reader.read(sql, params, one=True)
+            if found is not None:
+                return found[0] if found else None
         if self._path == ":memory:":
             rows = await self._read_in_writer_thread(sql, params, one=True)
             return rows[0] if rows else None
@@ -378,13 +470,107 @@ class SQLiteBackend(Batching, Backend):
         return int(row[0]) if row is not None else 0
 
 
-def _close_writer(db: sqlite3.Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):
-        db.execute("PRAGMA optimize")
+# A read on the event loop's thread (see `_LoopReader`) is interrupted after this long and run in a
+# thread instead: far above an indexed lookup (microseconds), far below a noticeable loop stall.
+_LOOP_READ_BUDGET: typing.Final[float] = 0.0005
+# SQLite virtual machine steps between two checks of that budget.
+_LOOP_READ_CHECK_STEPS: typing.Final[int] = 1000
+# Statements that overran the budget are sent straight to a thread for a while (this many remembered),
+# for twice as many calls after each further overrun, up to `_LOOP_MAX_BACKOFF` calls.
+_LOOP_SLOW_STATEMENTS: typing.Final[int] = 256
+_LOOP_MAX_BACKOFF: typing.Final[int] = 1024
+_SQLITE_INTERRUPT: typing.Final[int] = 9
+_LOOP_READER_MMAP: typing.Final[int] = 256 * 2**20
+
+
+class _LoopReader:
+    """A read-only connection that answers short reads on the event loop's thread.
+
+    Handing a query to a thread costs tens of microseconds (a future, a queue, two thread switches),
+    many times what an indexed lookup costs SQLite itself. Each statement here runs in its own
+    implicit read transaction (autocommit) that ends when its rows are read (the cursor is closed,
+    which resets the statement), so it sees exactly the last commit (WAL) and never holds a snapshot
+    between calls. SQLite's progress handler interrupts any statement that runs past
+    `_LOOP_READ_BUDGET`; the caller then runs it in a thread, so a scan never stalls the loop. A
+    statement that overran is sent straight to a thread for its next calls, for longer after each
+    further overrun; it comes back as soon as it runs within budget again (an overrun may also be a
+    lookup that was preempted, or waited for the disk).
+    """
+
+    __slots__: typing.Sequence[str] = ("_backoff", "_connection", "_deadline", "_thread")
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self._deadline = 0.0
+        # SQL text -> [calls still to send to a thread, length of the next such run].
+        self._backoff: dict[str, list[int]] = {}
+        # Only the thread that opened it (the loop's) uses it: a connection runs one statement at a time.
+        self._thread = threading.get_ident()
+        connection.set_progress_handler(self._over_budget, _LOOP_READ_CHECK_STEPS)
+
+    def _over_budget(self) -> bool:
+        return time.perf_counter() > self._deadline
+
+    def read(self, sql: str, params: Sequence[typing.Any], *, one: bool) -> list[Row] | None:
+        """The rows (with ``one``, at most the first), or ``None`` when the read must go to a thread."""
+        if threading.get_ident() != self._thread:
+            return None
+        backoff = self._backoff.get(sql)
+        if backoff is not None and backoff[0] > 0:
+            backoff[0] -= 1
+            return None
+        self._deadline = time.perf_counter() + _LOOP_READ_BUDGET
+        try:
+            cursor = self._connection.execute(sql, params)
+            try:
+                if one:
+                    row: Row | None = cursor.fetchone()
+                    rows: list[Row] = [] if row is None else [row]
+                else:
+                    rows = cursor.fetchall()
+            finally:
+                cursor.close()  # resets the statement, ending its read transaction
+        except sqlite3.Error as exc:
+            # Over budget, busy, or an error the thread readers report the usual way.
+            if int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF == _SQLITE_INTERRUPT:
+                if backoff is not None:
+                    backoff[0] = backoff[1]
+                    backoff[1] = min(2 * backoff[1], _LOOP_MAX_BACKOFF)
+                elif len(self._backoff) < _LOOP_SLOW_STATEMENTS:
+                    self._backoff[sql] = [1, 2]
+            return None
+        if backoff is not None:
+            del self._backoff[sql]
+        return rows
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _ignore_outcome(future: asyncio.Future[typing.Any]) -> None:
+    # A prefetch nobody waits for any more: retrieve its outcome so asyncio does not log it.
+    if not future.cancelled():
+        future.exception()
+
+
+def _close_writer(db: sqlite3.Connection, state: _WriterState) -> None:
+    if not state.failing:  # `optimize` may commit statistics, over damaged pages too
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("PRAGMA optimize")
     db.close()
 
 
 _SQLITE_HEADER: typing.Final[bytes] = b"SQLite format 3\x00"
+# SQLite's primary result codes (typeshed does not know the sqlite3 module's names for them).
+_SQLITE_BUSY: typing.Final[int] = 5
+_SQLITE_LOCKED: typing.Final[int] = 6
+_SQLITE_NOMEM: typing.Final[int] = 7
+_SQLITE_READONLY: typing.Final[int] = 8
+_SQLITE_IOERR: typing.Final[int] = 10
+_SQLITE_CORRUPT: typing.Final[int] = 11
+_SQLITE_FULL: typing.Final[int] = 13
+_SQLITE_CANTOPEN: typing.Final[int] = 14
+_SQLITE_NOTADB: typing.Final[int] = 26
 
 
 def _check_header(path: str, name: str) -> None:
@@ -419,25 +605,77 @@ def _check_backup(db: sqlite3.Connection, name: str) -> None:
         raise SchemaError(msg)
 
 
+def _error_code(exc: sqlite3.Error) -> int:
+    """The primary SQLite result code of ``exc`` (0 for errors raised by the sqlite3 module itself)."""
+    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
+
+
+def _open_error(name: str, exc: sqlite3.Error, lock_timeout: float) -> BackendError:
+    """What an SQLite error met while opening means for the user, naming the file."""
+    code = _error_code(exc)
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return BackendError(f"{name} stayed locked by another process for {lock_timeout} s ({exc})")
+    if code == _SQLITE_READONLY:
+        return BackendError(f"{name} is read-only ({exc}); the bot's cache writes it (a ReadOnlyCache only reads)")
+    if code == _SQLITE_CANTOPEN:
+        return BackendError(
+            f"cannot open {name} ({exc}); it and its folder must be writable (SQLite creates"
+            " the -wal and -shm files next to it)"
+        )
+    if code == _SQLITE_CORRUPT:
+        return BackendError(f"{name} is corrupt ({exc}); refusing to write to it: restore a backup or move it away")
+    if code == _SQLITE_NOTADB:
+        return SchemaError(f"{name} is not a usable SQLite database ({exc}); refusing to touch it")
+    if isinstance(exc, sqlite3.DatabaseError) and code == 0:
+        return SchemaError(f"{name} is not a usable SQLite database ({exc}); refusing to touch it")
+    return BackendError(f"cannot open {name}: {exc}")
+
+
+_STORE_FAILURES: typing.Final[frozenset[int]] = frozenset(
+    (
+        _SQLITE_BUSY,
+        _SQLITE_LOCKED,
+        _SQLITE_NOMEM,
+        _SQLITE_READONLY,
+        _SQLITE_IOERR,
+        _SQLITE_CORRUPT,
+        _SQLITE_FULL,
+        _SQLITE_CANTOPEN,
+        _SQLITE_NOTADB,
+    )
+)
+
+
+def _store_failure(db: sqlite3.Connection, exc: Exception) -> bool:
+    """Whether an error applying one event is the file's (full, locked, corrupt...), not the event's.
+
+    Skipping the event would lose it, and committing the rest would write over a damaged file.
+    """
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    # SQLite may roll the whole transaction back itself (a full disk, an I/O error).
+    return not db.in_transaction or _error_code(exc) in _STORE_FAILURES
+
+
 def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
     """Create, check or migrate the schema of a freshly opened database."""
-    try:
-        app_id = db.execute("PRAGMA application_id").fetchone()[0]
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as exc:
-        msg = f"{name} is not a usable SQLite database ({exc}); refusing to touch it"
-        raise SchemaError(msg) from exc
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if app_id not in (0, _APPLICATION_ID) or (tables and (app_id != _APPLICATION_ID or "meta" not in tables)):
         msg = (
             f"{name} belongs to another application (its tables or application id are not hikari-persist's);"
             " refusing to touch it"
         )
         raise SchemaError(msg)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.DatabaseError as exc:
-        msg = f"cannot switch {name} to WAL mode ({exc})"
-        raise BackendError(msg) from exc
+    if tables:
+        # Writing to a damaged b-tree spreads the damage: check the structure (a read of every page,
+        # about a second per GB) before anything is written.
+        problems = [line for (row,) in db.execute("PRAGMA quick_check(3)") for line in str(row).splitlines()]
+        if problems != ["ok"]:
+            found = "; ".join(line for line in problems if not line.startswith("***"))
+            msg = f"{name} is corrupt ({found}); refusing to write to it: restore a backup or move it away"
+            raise BackendError(msg)
+    db.execute("PRAGMA journal_mode=WAL")
 
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -474,7 +712,8 @@ def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+            db.execute("ROLLBACK")
         raise
 
 
@@ -514,6 +753,8 @@ def _apply_batch(
                 written = db.total_changes - before
                 found = engine.take_changes(event)
             except Exception as exc:
+                if _store_failure(db, exc):
+                    raise  # the file failed, not the event: the whole batch is retried
                 db.execute("ROLLBACK TO ev")
                 engine.discard_changes()
                 if isinstance(event, ops.PruneOp):
@@ -534,9 +775,11 @@ def _apply_batch(
             changes.extend((len(batch), change) for change in found)
         db.execute("COMMIT")
     except BaseException:
+        state.failing = True
         with contextlib.suppress(sqlite3.Error):
             db.execute("ROLLBACK")
         raise
+    state.failing = False
     return WriteResult(errors, changes=changes, rows=rows, expired=expired, retention_backlog=expired >= RETENTION_STEP)
 
 
@@ -550,7 +793,9 @@ def _expire(
         expired = engine.expire_messages(RETENTION_STEP)
         written = db.total_changes - before
         found = engine.take_changes(None)
-    except Exception:
+    except Exception as exc:
+        if _store_failure(db, exc):
+            raise
         db.execute("ROLLBACK TO retention")
         engine.discard_changes()
         if "retention" not in state.reported:

@@ -542,3 +542,236 @@ async def test_each_cache_logs_its_own_first_failure(
         assert await run.cache.roles.count(name=name) == 0
         failures = [r.getMessage() for r in caplog.records if r.name == "hikaripersist.sqlite"]
         assert any("RoleCreateEvent" in message for message in failures), name
+
+
+# -- truncated payloads ----------------------------------------------------------------------------------
+
+
+def cut(payload: Payload, keys: int) -> Payload:
+    """``payload`` as a JSON object cut short after its first ``keys`` fields."""
+    return dict(list(payload.items())[:keys])
+
+
+def without(payload: Payload, *names: str) -> Payload:
+    return {k: v for k, v in payload.items() if k not in names}
+
+
+async def test_truncated_payloads_are_skipped_and_stored_data_stays_intact(
+    db_path: pathlib.Path, caplog: pytest.LogCaptureFixture, stopper: list[hikari.GatewayBot]
+) -> None:
+    s = Stream()
+    before = [s.message(f"before {i}", author=i) for i in range(5)]
+    run = await replay_stream(db_path, [("MESSAGE_CREATE", 0, m) for m in before])
+    stopper.append(run.bot)
+    db = sqlite3.connect(db_path)
+    try:
+        stored_before = db.execute("SELECT id, data FROM messages ORDER BY id").fetchall()
+        members_before = db.execute("SELECT guild_id, user_id, data FROM member_records ORDER BY 1, 2").fetchall()
+    finally:
+        db.close()
+
+    member = s.members[2]
+    role = s.role("whole role")
+    existing_role: Payload = {"guild_id": s.guild_id, "role": {**role, "id": s.snowflake()}}
+    truncated: list[Record] = [
+        # Whole payloads cut short, at several places (Discord's field order: `id` comes late).
+        *[("MESSAGE_CREATE", 0, cut(s.message("cut"), keys)) for keys in (0, 1, 5, 9, 13, 17)],
+        ("CHANNEL_CREATE", 0, cut(s.channel("cut-channel"), 3)),
+        ("CHANNEL_CREATE", 0, without(s.channel("no-id"), "id")),
+        ("GUILD_CREATE", 0, {"id": s.snowflake(), "name": "cut guild"}),
+        ("GUILD_ROLE_CREATE", 0, {"guild_id": s.guild_id, "role": cut(s.role("cut role"), 4)}),
+        ("GUILD_ROLE_CREATE", 0, existing_role),
+        ("GUILD_ROLE_UPDATE", 0, {"guild_id": s.guild_id, "role": without(existing_role["role"], "permissions")}),
+        # Required fields missing from otherwise whole payloads, about entities already stored.
+        ("GUILD_MEMBER_ADD", 0, {**s.member_payload(s.user("x")), "user": without(s.user("no id"), "id")}),
+        ("GUILD_MEMBER_UPDATE", 0, without(s.member_payload(member["user"], "lost"), "joined_at", "roles")),
+        ("GUILD_MEMBER_UPDATE", 0, {"guild_id": s.guild_id, "user": cut(member["user"], 1)}),
+        ("MESSAGE_UPDATE", 0, without(before[0], "id")),
+        ("MESSAGE_DELETE", 0, {"channel_id": s.channel_id, "guild_id": s.guild_id}),
+        ("MESSAGE_DELETE_BULK", 0, {"channel_id": s.channel_id, "guild_id": s.guild_id}),
+        ("PRESENCE_UPDATE", 0, {**s.presence(1, []), "user": {}}),
+        ("VOICE_STATE_UPDATE", 0, {"guild_id": s.guild_id, "channel_id": s.channel_id, "session_id": "0" * 32}),
+        ("GUILD_MEMBER_REMOVE", 0, {"guild_id": s.guild_id}),
+        ("GUILD_DELETE", 0, {}),
+    ]
+    after = [s.message(f"after {i}", author=i) for i in range(5)]
+    caplog.set_level(logging.WARNING)
+    stats = await offline.replay(run.bot, [*truncated, *[("MESSAGE_CREATE", 0, m) for m in after]])
+    await run.cache.flush()
+
+    # hikari could not parse the others (each is reported, none reached the store), and the store
+    # logged no failure: what hikari did parse was applied like hikari applied it.
+    # Only the message cut before its last field (`member`) and the whole role parse.
+    assert stats.error_count == len(truncated) - 2, stats.errors
+    assert not persist_errors(caplog)
+    assert run.cache.is_open
+    for payload in after:
+        stored = await run.cache.messages.get(id=int(payload["id"]))
+        assert stored is not None
+        assert stored.content == payload["content"]
+    assert await run.cache.roles.count(name="cut role") == 0
+    assert await run.cache.channels.count(name="cut-channel") == 0
+    kept = await run.cache.members.get(guild_id=int(s.guild_id), member_id=int(member["user"]["id"]))
+    assert kept is not None
+    assert kept.nickname != "lost"
+    db = sqlite3.connect(db_path)
+    try:
+        ids = tuple(int(m["id"]) for m in before)
+        marks = ", ".join("?" * len(ids))
+        assert db.execute(f"SELECT id, data FROM messages WHERE id IN ({marks}) ORDER BY id", ids).fetchall() == [
+            row for row in stored_before if row[0] in ids
+        ]
+        assert db.execute("SELECT guild_id, user_id, data FROM member_records ORDER BY 1, 2").fetchall() == (
+            members_before
+        )
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        db.close()
+    await compare_with_hikari(run.cache, run.bot)
+    await assert_writer_alive(run, s)
+
+
+# -- hostile query values --------------------------------------------------------------------------------
+
+Outcome: typing.TypeAlias = "type[Exception] | list[typing.Any] | int | bool | None"
+# The cache is typed Any: the calls pass values of the wrong type on purpose.
+QueryCall: typing.TypeAlias = "typing.Callable[[typing.Any], typing.Awaitable[typing.Any]]"
+
+INJECTION: typing.Final = ("1 OR 1=1", "x' OR '1'='1", "'); DELETE FROM messages;--", "$.id", "%", "_", "*")
+
+
+def hostile_queries(guild_id: int) -> dict[str, tuple[QueryCall, Outcome]]:
+    """Calls with hostile values and what each must give: an empty answer or a clear TypeError/ValueError."""
+    nan, inf = float("nan"), float("inf")
+    cases: dict[str, tuple[QueryCall, Outcome]] = {}
+    for i, text in enumerate(INJECTION):
+        cases[f"injection name {i}"] = (lambda c, t=text: c.channels.where(name=t).collect(), [])
+        cases[f"injection count {i}"] = (lambda c, t=text: c.members.count(guild_id=guild_id, nickname=t), 0)
+        cases[f"injection json {i}"] = (lambda c, t=text: c.channels.where(topic=t).collect(), [])
+        cases[f"injection contains {i}"] = (lambda c, t=text: c.roles.where(name=persist.contains(t)).collect(), [])
+        cases[f"injection invite {i}"] = (lambda c, t=text: c.invites.get(code=t), None)
+        cases[f"injection id {i}"] = (lambda c, t=text: c.messages.get(id=t), ValueError)
+    cases.update(
+        {
+            # Field names and sort keys are never SQL.
+            "field injection": (lambda c: c.channels.where(**{"name = name OR 1": 1}).collect(), TypeError),
+            "json path injection": (lambda c: c.channels.where(**{"topic') OR 1 --": "x"}).collect(), TypeError),
+            "order injection": (lambda c: c.channels.where(order_by="name; DROP TABLE channels").collect(), TypeError),
+            # Beyond 64 bits, through the operators.
+            "after 2**64": (lambda c: c.channels.where(id=persist.after(2**64)).collect(), ValueError),
+            "between ±2**80": (
+                lambda c: c.channels.where(position=persist.between(-(2**80), 2**80)).collect(),
+                ValueError,
+            ),
+            "one_of with 2**64": (lambda c: c.roles.where(id=persist.one_of(1, 2**64)).collect(), ValueError),
+            "not_equal below int64": (
+                lambda c: c.channels.count(id=persist.not_equal(-(2**63) - 1)),
+                ValueError,
+            ),
+            "json at_least 2**70": (
+                lambda c: c.channels.where(rate_limit_per_user=persist.at_least(2**70)).collect(),
+                ValueError,
+            ),
+            # Negative, NaN and infinite numbers.
+            "negative id": (lambda c: c.messages.get(id=-1), None),
+            "negative ids": (lambda c: c.channels.where(id=persist.at_most(-1)).collect(), []),
+            "nan id": (lambda c: c.messages.get(id=nan), ValueError),
+            "nan position": (lambda c: c.channels.where(position=nan).collect(), TypeError),
+            "nan json": (lambda c: c.channels.where(rate_limit_per_user=nan).collect(), []),
+            "inf json": (lambda c: c.channels.where(rate_limit_per_user=inf).collect(), []),
+            "json above -inf and below nan": (
+                lambda c: c.channels.where(rate_limit_per_user=persist.between(inf, -inf)).collect(),
+                [],
+            ),
+            # Wrong types.
+            "float id": (lambda c: c.channels.where(id=1.5).collect(), TypeError),
+            "bool id": (lambda c: c.channels.where(id=True).collect(), TypeError),
+            "int name": (lambda c: c.channels.where(name=3).collect(), TypeError),
+            "bytes json": (lambda c: c.channels.where(topic=b"x").collect(), TypeError),
+            "list json": (lambda c: c.channels.where(topic=["x"]).collect(), TypeError),
+            "startswith int": (lambda c: c.channels.where(name=persist.startswith(3)).collect(), TypeError),  # type: ignore[arg-type]
+            "filter in filter": (lambda c: c.channels.where(id=persist.after(persist.is_null())).collect(), TypeError),
+            "compare with None": (lambda c: c.channels.where(id=persist.after(None)).collect(), ValueError),
+            "negative limit": (lambda c: c.channels.where(limit=-1).collect(), ValueError),
+            "unknown field": (lambda c: c.members.count(password="x"), TypeError),
+            # Unicode that no stored text holds, and NUL.
+            "nul name": (lambda c: c.channels.where(name="a\x00b").collect(), []),
+            "nul contains": (lambda c: c.roles.where(name=persist.contains("\x00")).collect(), []),
+            "lone surrogate contains": (lambda c: c.roles.where(name=persist.contains("\udfff")).collect(), ValueError),
+            "lone surrogate prefix": (lambda c: c.roles.where(name=persist.startswith("\ud800")).collect(), ValueError),
+            "lone surrogate one_of": (lambda c: c.roles.where(name=persist.one_of("\ud800")).collect(), ValueError),
+            "lone surrogate equal": (lambda c: c.channels.where(name="\ud800").collect(), ValueError),
+            "huge text": (lambda c: c.channels.where(name="'" * 2_000_000).collect(), []),
+        }
+    )
+    return cases
+
+
+async def outcome(call: QueryCall, cache: persist.Cache) -> Outcome:
+    """What ``call`` gave: its result, or the type of the clear error it raised (anything else propagates)."""
+    try:
+        return await call(cache)
+    except (TypeError, ValueError) as exc:
+        return TypeError if isinstance(exc, TypeError) else ValueError
+
+
+async def test_hostile_query_values_give_a_clear_error_or_nothing(
+    db_path: pathlib.Path, stopper: list[hikari.GatewayBot]
+) -> None:
+    s = Stream()
+    run = await replay_stream(db_path, [("CHANNEL_CREATE", 0, s.channel(SQL_NAME))])
+    stopper.append(run.bot)
+    db = sqlite3.connect(db_path)
+    try:
+        schema_before = db.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows_before = {
+            name: db.execute(f"SELECT COUNT(*), SUM(length(data)) FROM {name}").fetchone()
+            for name in tables
+            if name != "meta" and "data" in [c[1] for c in db.execute(f"PRAGMA table_info({name})")]
+        }
+    finally:
+        db.close()
+
+    wrong: dict[str, tuple[Outcome, Outcome]] = {}
+    for label, (call, expected) in hostile_queries(int(s.guild_id)).items():
+        got = await outcome(call, run.cache)
+        if got != expected:
+            wrong[label] = (got, expected)
+    assert not wrong, wrong
+
+    db = sqlite3.connect(db_path)
+    try:
+        assert db.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall() == schema_before
+        assert {
+            name: db.execute(f"SELECT COUNT(*), SUM(length(data)) FROM {name}").fetchone() for name in rows_before
+        } == rows_before
+    finally:
+        db.close()
+    assert [c.name for c in await run.cache.channels.where(name=SQL_NAME).collect()] == [SQL_NAME]
+    await compare_with_hikari(run.cache, run.bot)
+    await assert_writer_alive(run, s)
+
+
+BEYOND_64_BITS: typing.Final[dict[str, QueryCall]] = {
+    "get id 2**64": lambda c: c.messages.get(id=2**64),
+    "get guild_id -2**70": lambda c: c.members.get(guild_id=-(2**70), member_id=1),
+    "where id 2**64": lambda c: c.channels.where(id=2**64).collect(),
+    "count json field 2**64": lambda c: c.channels.count(rate_limit_per_user=2**64),
+    "limit 2**64": lambda c: c.channels.where(limit=2**64).collect(),
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(OverflowError, sqlite3.Error),
+    reason="queries.py binds plain values and `limit` unchecked: sqlite3 raises OverflowError / 'datatype mismatch'",
+)
+@pytest.mark.parametrize("case", list(BEYOND_64_BITS))
+async def test_plain_values_beyond_64_bits_give_a_clear_error(
+    db_path: pathlib.Path, stopper: list[hikari.GatewayBot], case: str
+) -> None:
+    run = await replay_stream(db_path, [])
+    stopper.append(run.bot)
+    with pytest.raises((TypeError, ValueError)):
+        await BEYOND_64_BITS[case](run.cache)

@@ -65,10 +65,12 @@ def test_every_variable_is_read(tmp_path: pathlib.Path) -> None:
         "HIKARI_PERSIST_URL": f"sqlite:///{tmp_path}/bot.db",
         "HIKARI_PERSIST_DISABLE": " presences, message ,voice_states",
         "HIKARI_PERSIST_MAX_PENDING": "500",
+        "HIKARI_PERSIST_MAX_PENDING_ENTITIES": "7000",
         "HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS": "yes",
     }
     config = persist.CacheConfig.from_env(env)
     assert config.max_pending == 500
+    assert config.max_pending_entities == 7000
     assert config.flush_before_commands
     assert config.rule is not None
     assert not config.rule.presence.enabled
@@ -78,6 +80,9 @@ def test_every_variable_is_read(tmp_path: pathlib.Path) -> None:
     backend = config.create_backend()
     assert isinstance(backend, persist.SQLiteBackend)
     assert backend.path == str(tmp_path / "bot.db")
+    cache = config.create_cache(make_bot())
+    assert cache._max_pending == 500  # pyright: ignore[reportPrivateUsage]
+    assert cache._max_pending_entities == 7000  # pyright: ignore[reportPrivateUsage]
 
 
 @pytest.mark.parametrize(
@@ -87,6 +92,8 @@ def test_every_variable_is_read(tmp_path: pathlib.Path) -> None:
         ({"HIKARI_PERSIST_DISABLE": "members,potatoes"}, "HIKARI_PERSIST_DISABLE.*'potatoes'.*guilds"),
         ({"HIKARI_PERSIST_MAX_PENDING": "lots"}, "HIKARI_PERSIST_MAX_PENDING must be an integer"),
         ({"HIKARI_PERSIST_MAX_PENDING": "0"}, "max_pending must be at least 1"),
+        ({"HIKARI_PERSIST_MAX_PENDING_ENTITIES": "1e6"}, "HIKARI_PERSIST_MAX_PENDING_ENTITIES must be an integer"),
+        ({"HIKARI_PERSIST_MAX_PENDING_ENTITIES": "-5"}, "max_pending_entities must be at least 1"),
         ({"HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS": "maybe"}, "HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS must be one of"),
     ],
 )

@@ -539,3 +539,119 @@ def test_no_listener_and_no_warning_for_events_the_intents_never_deliver(db_path
     with_intent = offline.make_offline_bot(intents=hikari.Intents.ALL)
     persist.Cache(with_intent, persist.SQLiteBackend(db_path))
     assert with_intent.event_manager.get_listeners(hikari.PresenceUpdateEvent, polymorphic=False)
+
+
+# -- shutdown through a real bot.close() ------------------------------------------------------------------
+
+
+GUILD_ID: typing.Final = 840000000000000000
+
+
+async def close_while_the_gateway_sends(tmp_path: pathlib.Path, payload: typing.Callable[[int], Payload]) -> None:
+    """A real ``bot.start()``/``bot.close()`` against the local fake Discord: 300 messages the gateway sends
+    after StoppingEvent (the shard still reads until it is closed) are stored by the time ``close()``
+    returns, although the writer would wait a minute for its batch to fill; a listener awaiting
+    ``bot.wait_for(Confirmed[...])`` and ``confirm=True`` listeners of those messages all run."""
+    from tests.fake_discord import FakeDiscord  # the framework tests' fake network
+
+    path = tmp_path / "cache.db"
+    before, after = message_ids(20), message_ids(300, start=20)
+    last = after[-1]
+    async with FakeDiscord() as fake:
+        bot = fake.make_bot(cache_settings=hikari.impl.CacheSettings(components=hikari.api.CacheComponents.NONE))
+        cache = persist.Cache(bot, persist.SQLiteBackend(path, batch_size=10_000, flush_interval=60))
+        received: list[int] = []
+        confirmed: list[int] = []
+        waited: list[object] = []
+        everything_received = asyncio.Event()
+        progress = asyncio.Event()
+
+        @bot.listen(hikari.MessageCreateEvent)
+        async def on_message(event: hikari.MessageCreateEvent) -> None:
+            received.append(int(event.message_id))
+            if len(received) == len(before) + len(after):
+                everything_received.set()
+            if event.message_id == last:
+                # A listener waiting for the confirmation of its own message while the bot closes.
+                try:
+                    confirmation = await bot.wait_for(
+                        persist.Confirmed[hikari.MessageCreateEvent],
+                        timeout=None,
+                        predicate=lambda e: e.event.message_id == last,
+                    )
+                except persist.BackendError as exc:
+                    waited.append(exc)
+                else:
+                    waited.append(int(confirmation.event.message_id))
+                progress.set()
+
+        @cache.listen(hikari.MessageCreateEvent, confirm=True)
+        async def on_confirmed(event: hikari.MessageCreateEvent) -> None:
+            confirmed.append(int(event.message_id))
+            progress.set()
+
+        @bot.listen(hikari.StoppingEvent)
+        async def on_stopping(_: hikari.StoppingEvent) -> None:
+            # The gateway's last frames: sent now, read by the shard before hikari closes it.
+            for message_id in after:
+                await fake.dispatch("MESSAGE_CREATE", payload(message_id))
+            await everything_received.wait()
+
+        await asyncio.wait_for(fake.run_bot(bot), TIMEOUT)
+        try:
+            for message_id in before:
+                await fake.dispatch("MESSAGE_CREATE", payload(message_id))
+        finally:
+            await asyncio.wait_for(bot.close(), TIMEOUT)
+
+        assert not cache.is_open
+        assert cache.pending == 0
+        assert received == before + after
+        assert await stored_message_ids(path) == set(before + after)
+        # Confirmations were dispatched before close() returned; their listeners run right after.
+        with deadline():
+            while len(confirmed) < len(received) or not waited:
+                progress.clear()
+                await progress.wait()
+        assert confirmed == received
+        assert waited == [last]
+
+
+async def test_bot_close_drains_what_arrives_while_stopping_and_confirms_it(tmp_path: pathlib.Path) -> None:
+    await close_while_the_gateway_sends(tmp_path, lambda message_id: guild_message(message_id, GUILD_ID))
+
+
+async def test_bot_close_drains_dms_that_arrive_while_stopping(tmp_path: pathlib.Path) -> None:
+    await close_while_the_gateway_sends(tmp_path, message_create)
+
+
+async def test_a_confirmation_that_can_never_come_fails_its_waiter(
+    bot: hikari.GatewayBot, db_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When closing gives up on queued events (the store keeps failing), ``bot.wait_for(Confirmed[...])``
+    calls waiting for them fail with BackendError instead of waiting forever; a waiter for an event that
+    is not among them keeps waiting (its own timeout applies)."""
+    caplog.set_level("CRITICAL", logger="hikaripersist")
+    backend = BrokenDiskBackend(db_path)
+    cache = persist.Cache(bot, backend)
+    await cache.open()
+    ids = message_ids(5)
+    backend.broken = True
+    await Gateway(bot).feed(ids)
+    confirmed_type = persist.Confirmed[hikari.DMMessageCreateEvent]
+    # The event manager's own wait_for: bot.wait_for refuses a bot that was not started.
+    doomed = asyncio.ensure_future(
+        bot.event_manager.wait_for(confirmed_type, timeout=None, predicate=lambda e: e.event.message_id == ids[2])
+    )
+    unrelated = asyncio.ensure_future(
+        bot.event_manager.wait_for(confirmed_type, timeout=None, predicate=lambda e: e.event.message_id == 42)
+    )
+    try:
+        await asyncio.sleep(0)  # both waiters registered
+        await asyncio.wait_for(cache.close(), TIMEOUT)
+        with pytest.raises(persist.BackendError, match="kept failing while closing"):
+            await asyncio.wait_for(doomed, TIMEOUT)
+        assert not unrelated.done()
+    finally:
+        unrelated.cancel()
+        backend.broken = False

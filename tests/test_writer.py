@@ -381,6 +381,39 @@ async def test_whole_batch_failure_is_retried_and_lands_in_order(
         assert confirmations.ids == message_ids(records)  # each once, in order
 
 
+class FailsTwice(RecordingBackend):
+    """Fails the whole next two ``write``s, like a disk that is full for a moment."""
+
+    def __init__(self, path: pathlib.Path, **options: typing.Any) -> None:
+        super().__init__(path, **options)
+        self.failures_left = 0
+
+    async def write(self, batch: Sequence[hikari.Event], *, rule: Rule | None) -> WriteResult:
+        if self.failures_left:
+            self.failures_left -= 1
+            msg = "database or disk is full"
+            raise sqlite3.OperationalError(msg)
+        return await super().write(batch, rule=rule)
+
+
+async def test_a_store_that_keeps_failing_logs_its_traceback_once(
+    db_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = FailsTwice(db_path)
+    async with running(backend) as (_, cache, world):
+        caplog.set_level(logging.WARNING, logger="hikaripersist")
+        backend.failures_left = 2
+        records = [world.message_create(f"message {i}", author=i) for i in range(5)]
+        await world.feed(records, yield_every=0)
+        await cache.flush()
+        mine = [r for r in caplog.records if r.name.startswith("hikaripersist")]
+        assert [bool(r.exc_info) for r in mine] == [True, False, False]
+        assert "failed; retrying" in mine[0].getMessage()
+        assert "still fails (attempt 2, 5 events queued): database or disk is full" in mine[1].getMessage()
+        assert "works again after 2 failed attempts" in mine[2].getMessage()
+        assert set(message_ids(records)) <= {row[0] for row in stored(db_path, "SELECT id FROM messages")}
+
+
 # -- backpressure -------------------------------------------------------------------------------------
 
 
@@ -430,11 +463,12 @@ async def test_backpressure_holds_listeners_and_everything_lands_in_order(db_pat
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "KNOWN LIMIT (to be solved by shedding, issue 7): hikari's consume_raw_event is synchronous and dispatches"
-        " every event as its own task without waiting for listeners, so a listener cannot slow the gateway"
-        " intake; waiting in Cache._on_event only delays confirmations. With the writer blocked, max_pending=100"
-        " and batch_size=50, the queue grows to every event received (1000 here) instead of staying near"
-        " max_pending + one batch in flight"
+        "KNOWN LIMIT: hikari's consume_raw_event is synchronous and dispatches every event as its own task"
+        " without waiting for listeners, so a listener cannot slow the gateway intake; waiting in"
+        " Cache._on_event only delays confirmations. With the writer blocked, max_pending=100 and"
+        " batch_size=50, the queue of messages (which this cache's rule does not let it shed) grows to every"
+        " event received (1000 here). Only Rule(shed=[...]) bounds it, or a producer that awaits"
+        " Cache.wait_for_room(): see tests/test_backpressure.py"
     ),
 )
 async def test_backpressure_bounds_the_queue(db_path: pathlib.Path) -> None:

@@ -1,6 +1,7 @@
-"""``python -m hikaripersist`` (also installed as ``hikari-persist``): offline replay, the demo, stats.
+"""``python -m hikaripersist`` (also installed as ``hikari-persist``): offline replay, the demo, operations.
 
-Exit codes: 0 success, 1 failure (the message says why), 2 bad usage.
+Exit codes: 0 success, 1 failure (the message says why), 2 bad usage, 3 ``migrate --check``
+found that a migration is needed.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import typing
 
 import hikari
 
-from hikaripersist._internal import gateway_session, offline
+from hikaripersist._internal import cli_ops, gateway_session, offline
+from hikaripersist._internal.kinds import KINDS
 from hikaripersist._internal.progress import Progress
 from hikaripersist.backend import BackendError
 from hikaripersist.cache import Cache
 from hikaripersist.sqlite import SQLiteBackend
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
 
 def demo_session_path() -> pathlib.Path:
@@ -37,10 +39,42 @@ def demo_session_path() -> pathlib.Path:
     )
 
 
+_EPILOG = """\
+DB is a store's URL: a file path (SQLite, or a JSON store when it ends in .json),
+sqlite:///cache.db, json:///cache.json, postgresql://user:pass@host:5432/db[?schema=name],
+mysql://user:pass@host:3306/db (or mariadb://), redis://[:pass@]host:6379/0[?prefix=name].
+
+exit codes:
+  0  success
+  1  failure: the store cannot be opened or used, a file is missing or damaged...
+     (one line on stderr says why)
+  2  bad usage (unknown command or option, missing argument)
+  3  `migrate --check`: the store needs a migration
+
+Run `python -m hikaripersist COMMAND --help` for a command's options.
+"""
+
+_DB_HELP = "the store: a path or URL (see `python -m hikaripersist --help`)"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps descriptions to the terminal; keeps the layout of multi-line texts (the epilog)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hikaripersist",
-        description="hikari-persist tools: replay recorded gateway sessions offline and look inside a cache.",
+        description=(
+            "hikari-persist tools: replay recorded gateway sessions offline, look inside a cache,"
+            " and operate stores (export/import between backends, backup/restore, migrate, vacuum, prune)."
+        ),
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -78,8 +112,144 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-cache", action="store_true", help="do not attach a cache (your bot brings its own)")
     rep.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
 
-    stats = sub.add_parser("stats", help="print the rows per kind of a cache database")
-    stats.add_argument("db", type=pathlib.Path, help="the SQLite file")
+    stats = sub.add_parser(
+        "stats",
+        help="print the entities per kind, size and schema version of a store",
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    stats.add_argument("db", metavar="DB", help=_DB_HELP)
+
+    insp = sub.add_parser(
+        "inspect",
+        help="print the stored entities of one kind, filtered",
+        description="Print stored entities of KIND (guilds, channels, members, messages...), one per line.",
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    insp.add_argument("db", metavar="DB", help=_DB_HELP)
+    insp.add_argument("kind", metavar="KIND", help="the kind: " + ", ".join(KINDS))
+    insp.add_argument("--guild", type=int, metavar="ID", help="only entities of this guild")
+    insp.add_argument("--id", type=int, metavar="ID", dest="entity_id", help="only the entity with this id")
+    insp.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help='only entities whose FIELD equals VALUE (integers, true/false/null, else text; "quoted" is always text);'
+        " repeatable",
+    )
+    insp.add_argument("--limit", type=int, metavar="N", help="print at most N entities")
+    insp.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text (default) or json: one encoded entity a line"
+    )
+
+    exp = sub.add_parser(
+        "export",
+        help="write a store's rows to a portable JSON lines file (any backend)",
+        description=(
+            "Write every row of DB to FILE in the portable export format (JSON lines; .gz compresses),"
+            " from one consistent snapshot: a bot may keep writing meanwhile. `import` reads it into any backend."
+        ),
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    exp.add_argument("db", metavar="DB", help=_DB_HELP)
+    exp.add_argument("file", metavar="FILE", type=pathlib.Path, help="the export to write (.jsonl or .jsonl.gz)")
+    exp.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+
+    imp = sub.add_parser(
+        "import",
+        help="load a portable export into a store (any backend)",
+        description=(
+            "Load FILE (written by `export` or a server backend's `backup`) into DB, created if missing."
+            " Exports of an older schema are migrated; newer ones are refused."
+        ),
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    imp.add_argument("file", metavar="FILE", type=pathlib.Path, help="the export to read")
+    imp.add_argument("db", metavar="DB", help=_DB_HELP)
+    imp.add_argument(
+        "--replace", action="store_true", help="replace what DB holds (by default a non-empty DB is refused)"
+    )
+    imp.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+
+    bak = sub.add_parser(
+        "backup",
+        help="copy a store consistently while the bot runs",
+        description=(
+            "Copy DB to FILE while a bot may be writing it: SQLite uses its online backup (FILE is an SQLite"
+            " database), JSON and Redis stores write a hikari-persist JSON file, PostgreSQL and MySQL an export."
+        ),
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    bak.add_argument("db", metavar="DB", help=_DB_HELP)
+    bak.add_argument("file", metavar="FILE", type=pathlib.Path, help="where to write the backup")
+    bak.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+
+    res = sub.add_parser(
+        "restore",
+        help="replace a store's content with a backup",
+        description=(
+            "Replace DB's content with FILE: an SQLite backup, a hikari-persist JSON file or an export, into"
+            " any backend (the file is checked before anything changes)."
+        ),
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    res.add_argument("file", metavar="FILE", type=pathlib.Path, help="the backup to read")
+    res.add_argument("db", metavar="DB", help=_DB_HELP)
+    res.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+
+    mig = sub.add_parser(
+        "migrate",
+        help="bring a store to this release's schema",
+        description="Migrate DB to this release's schema and report the versions (a bot's cache also does on open).",
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    mig.add_argument("db", metavar="DB", help=_DB_HELP)
+    mig.add_argument(
+        "--check", action="store_true", help="change nothing; exit 0 when up to date, 3 when a migration is needed"
+    )
+
+    vac = sub.add_parser(
+        "vacuum",
+        help="reclaim free space (SQLite VACUUM, PostgreSQL VACUUM ANALYZE, MySQL OPTIMIZE TABLE)",
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    vac.add_argument("db", metavar="DB", help=_DB_HELP)
+
+    pru = sub.add_parser(
+        "prune",
+        help="remove stored entities by rule (message limits, guilds, whole kinds)",
+        description=(
+            "Remove what the rule the options describe would not store, through a writer of DB (the bot may"
+            " keep running), in short transactions. Removals follow the gateway's own (users stay consistent)."
+        ),
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    pru.add_argument("db", metavar="DB", help=_DB_HELP)
+    pru.add_argument(
+        "--max-messages-per-channel", type=int, metavar="N", help="keep the newest N messages of each channel"
+    )
+    pru.add_argument(
+        "--max-age", metavar="AGE", help="remove messages older than AGE: 30d, 12h, 90m, 45s (days if bare)"
+    )
+    pru.add_argument(
+        "--keep-guild", type=int, action="append", default=[], metavar="ID", help="keep only these guilds; repeatable"
+    )
+    pru.add_argument(
+        "--drop-guild", type=int, action="append", default=[], metavar="ID", help="remove these guilds; repeatable"
+    )
+    pru.add_argument(
+        "--drop", action="append", default=[], metavar="KIND", help="remove every entity of KIND; repeatable"
+    )
+    pru.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
 
     tour = sub.add_parser("tour", help="answer what a bot would ask of a cache database, from native hikari objects")
     tour.add_argument("db", type=pathlib.Path, help="the SQLite file")
@@ -106,18 +276,63 @@ def main(argv: Sequence[str] | None = None) -> int:
                     progress=not args.no_progress,
                 )
             )
-        if args.command == "stats":
-            return asyncio.run(_stats(_require_file(args.db, "cache database")))
+        if args.command in _OPERATIONS:
+            return _operate(args)
         if args.command == "tour":
             return asyncio.run(_tour(_require_file(args.db, "cache database")))
         if args.command == "demo":
             return _demo(args.dir)
-    except (BackendError, OSError, ValueError) as exc:
+    except (BackendError, OSError, ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _operate(args: argparse.Namespace) -> int:
+    # The hikaripersist loggers would repeat a failure the error line already reports.
+    # (asyncmy warns about every `CREATE TABLE IF NOT EXISTS` of a store that exists.)
+    loggers = [logging.getLogger(name) for name in ("hikaripersist", "asyncmy")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(_OPERATIONS[args.command](args))
+    except (BackendError, OSError, ValueError, ImportError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a driver's or server's error: still one line, not a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+_OPERATIONS: typing.Final[dict[str, Callable[[argparse.Namespace], Coroutine[typing.Any, typing.Any, int]]]] = {
+    "stats": lambda a: cli_ops.stats(a.db),
+    "inspect": lambda a: cli_ops.inspect(
+        a.db, a.kind, guild=a.guild, entity_id=a.entity_id, where=a.where, limit=a.limit, output=a.format
+    ),
+    "export": lambda a: cli_ops.export(a.db, a.file, progress=not a.no_progress),
+    "import": lambda a: cli_ops.import_(a.file, a.db, replace=a.replace, progress=not a.no_progress),
+    "backup": lambda a: cli_ops.backup(a.db, a.file, progress=not a.no_progress),
+    "restore": lambda a: cli_ops.restore(a.file, a.db, progress=not a.no_progress),
+    "migrate": lambda a: cli_ops.migrate(a.db, check=a.check),
+    "vacuum": lambda a: cli_ops.vacuum(a.db),
+    "prune": lambda a: _prune(a),
+}
+
+
+def _prune(args: argparse.Namespace) -> Coroutine[typing.Any, typing.Any, int]:
+    rule = cli_ops.prune_rule(
+        max_messages_per_channel=args.max_messages_per_channel,
+        max_age=args.max_age,
+        keep_guilds=args.keep_guild,
+        drop_guilds=args.drop_guild,
+        drop_kinds=args.drop,
+    )
+    return cli_ops.prune(args.db, rule, progress=not args.no_progress)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -189,21 +404,6 @@ async def _open_readonly(db: pathlib.Path) -> tuple[hikari.GatewayBot, Cache]:
     cache = Cache(bot, SQLiteBackend(db))
     await cache.open()
     return bot, cache
-
-
-async def _stats(db: pathlib.Path) -> int:
-    _, cache = await _open_readonly(db)
-    try:
-        stats = await cache.stats()
-    finally:
-        await cache.close()
-    width = max(len(k) for k in stats)
-    for kind, count in stats.items():
-        print(f"{kind:<{width}}  {count:>10,}")
-    if stats.database_size is not None:
-        print(f"{'size (MB)':<{width}}  {stats.database_size / 1e6:>10,.1f}")
-    print(f"{'schema':<{width}}  {stats.schema_version:>10}")
-    return 0
 
 
 async def _tour(db: pathlib.Path) -> int:

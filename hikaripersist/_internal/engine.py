@@ -38,7 +38,7 @@ import typing
 import hikari
 
 from hikaripersist._internal import codec as codec_
-from hikaripersist._internal import ops, schema
+from hikaripersist._internal import ops, portable, schema
 from hikaripersist._internal import reader as reader_
 from hikaripersist._internal.kinds import SINGULAR
 
@@ -510,6 +510,7 @@ class Engine:
             ops.RetainOp: self._on_retain,
             ops.SessionOp: self._on_session,
             ops.PruneOp: self._on_prune,
+            ops.ImportOp: self._on_import,
         }
 
     @staticmethod
@@ -742,6 +743,14 @@ class Engine:
         row = self._db.execute(sql, params).fetchone()
         return row[0] if row is not None else None
 
+    def _own_id(self, shard: hikari.api.GatewayShard) -> int | None:
+        """The bot's user id: from the shard, or once it has closed (events drained at shutdown), the store."""
+        try:
+            return int(shard.get_user_id())
+        except (hikari.ComponentStateConflictError, AssertionError):
+            # READY stored it; a bot that never had a READY has no messages of its own either.
+            return self._scalar("SELECT id FROM me", ())
+
     # --- me ---------------------------------------------------------------------------------
 
     def _on_ready(self, event: hikari.ShardReadyEvent) -> None:
@@ -960,7 +969,7 @@ class Engine:
 
     def _on_thread_members_update(self, event: hikari.ThreadMembersUpdateEvent) -> None:
         # Only our own removal matters: being added comes with a THREAD_CREATE.
-        if event.shard.get_user_id() in event.removed_member_ids:
+        if self._own_id(event.shard) in event.removed_member_ids:
             self._db.execute("DELETE FROM threads WHERE id = ?", (int(event.thread_id),))
 
     def _set_roles(self, roles: Iterable[hikari.Role]) -> None:
@@ -1330,7 +1339,7 @@ class Engine:
         if not self._keeps("messages", message):
             return
         self.set_message(self._without_denied_mentions(message), is_reference=False)
-        if message.guild_id is None and message.author.id != event.shard.get_user_id():
+        if message.guild_id is None and message.author.id != self._own_id(event.shard):
             # hikari learns DM channel ids from REST; a DM received tells us the same thing.
             self._db.execute(
                 "INSERT OR REPLACE INTO dm_channels (user_id, channel_id) VALUES (?, ?)",
@@ -1753,6 +1762,33 @@ class Engine:
             + _USER_RECORD_HELD_BY_ROW.format(t="user_records")
             + ") AND NOT EXISTS (SELECT 1 FROM user_snapshots s WHERE s.id = user_records.id)"
         )
+
+    def _on_import(self, op: ops.ImportOp) -> None:
+        op.applied, op.error = False, None
+        try:
+            self._import_rows(op)
+        except Exception as exc:
+            op.error = exc
+            raise
+        op.applied = True
+
+    def _import_rows(self, op: ops.ImportOp) -> None:
+        # Names come from a file: only the current schema's tables and columns are accepted.
+        tables = portable.table_columns()
+        if op.clear:
+            for table in tables:
+                if table != "meta":
+                    self._db.execute(f"DELETE FROM {table}")
+        if op.table == "meta" or op.table not in tables:
+            msg = f"cannot import rows of {op.table!r}: not a table of schema {schema.SCHEMA_VERSION}"
+            raise ValueError(msg)
+        unknown = set(op.columns) - set(tables[op.table])
+        if unknown or not op.columns:
+            msg = f"cannot import {op.table!r}: unknown columns {sorted(unknown)}"
+            raise ValueError(msg)
+        if op.rows:
+            marks = ", ".join("?" for _ in op.columns)
+            self._db.executemany(f"INSERT INTO {op.table} ({', '.join(op.columns)}) VALUES ({marks})", op.rows)
 
 
 _CLEARABLE: typing.Final[dict[str, str]] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__: typing.Sequence[str] = (
     "Batch",
     "ClearOp",
+    "ImportOp",
     "InternalOp",
     "PruneOp",
     "RetainOp",
@@ -108,3 +109,21 @@ class PruneOp(InternalOp):
     phase: str = attrs.field(default="", init=False)
     removed: dict[str, int] = attrs.field(factory=dict[str, int], init=False)
     error: BaseException | None = attrs.field(default=None, init=False)
+
+
+@attrs.define(kw_only=True, weakref_slot=False)
+class ImportOp(InternalOp):
+    """Insert raw rows of one table, as exported by :mod:`hikaripersist._internal.portable`.
+
+    The engine checks the table and column names against the current schema (they come from a
+    file). With ``clear``, every table of the store is emptied first (a restore's first step).
+    """
+
+    table: str = attrs.field()
+    columns: tuple[str, ...] = attrs.field()
+    rows: list[tuple[typing.Any, ...]] = attrs.field(factory=list[tuple[typing.Any, ...]])
+    clear: bool = attrs.field(default=False)
+    applied: bool = attrs.field(default=False, init=False)
+    """Set by the writer thread once the rows are written (their batch may still roll back)."""
+    error: BaseException | None = attrs.field(default=None, init=False)
+    """Why the rows could not be written (set by the writer thread)."""
