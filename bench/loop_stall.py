@@ -20,6 +20,7 @@ import time
 import typing
 
 import hikari
+from _common import Ticker
 
 import hikaripersist as persist
 from hikaripersist._internal import gateway_session, offline
@@ -48,35 +49,22 @@ async def _measure(records: list[GatewayRecord], *, with_persist: bool, path: pa
         bot = offline.make_offline_bot()
         cache = None
     await offline.start_offline(bot)
-    delays: list[float] = []
-    running = True
-    last = time.perf_counter()
-
-    async def ticker() -> None:
-        nonlocal last
-        while running:
-            await asyncio.sleep(0.001)
-            now = time.perf_counter()
-            delays.append(now - last - 0.001)
-            last = now
-
-    task = asyncio.create_task(ticker())
+    ticker = Ticker()
+    ticker.start()
     started = time.perf_counter()
     await offline.replay(bot, records)
     parsed = time.perf_counter()
     # Start the window after hikari's own synchronous parse: reset the ticker's clock.
     await asyncio.sleep(0)
-    delays.clear()
-    last = time.perf_counter()
+    ticker.reset()
     if cache is not None:
         await cache.flush()
     else:
         await asyncio.sleep(0.2)
     window = time.perf_counter() - parsed
-    running = False
-    await task
+    await ticker.stop()
     await offline.stop_offline(bot)
-    delays.sort()
+    delays = sorted(ticker.delays)
     return {
         "parse_s": parsed - started,
         "window_s": window,

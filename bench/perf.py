@@ -72,6 +72,7 @@ import time
 import typing
 
 import hikari
+from _common import Ticker
 
 import hikaripersist as persist
 from hikaripersist._internal import gateway_session, offline
@@ -498,22 +499,11 @@ async def _loop_once(
     """Ticker delays from the first record until durable, and at least ``window`` seconds."""
     setup = _setup(config, path)
     await offline.start_offline(setup.bot)
-    delays: list[float] = []
-    running = True
-    last = time.perf_counter()
-
-    async def ticker() -> None:
-        nonlocal last
-        while running:
-            await asyncio.sleep(0.001)
-            now = time.perf_counter()
-            delays.append(now - last - 0.001)
-            last = now
-
-    task = asyncio.create_task(ticker())
+    ticker = Ticker()
+    ticker.start()
     await asyncio.sleep(0.01)
-    delays.clear()
-    last = time.perf_counter()
+    ticker.reset()
+    delays = ticker.delays
     started = time.perf_counter()
     await offline.replay(setup.bot, records)
     replayed = time.perf_counter()
@@ -523,8 +513,7 @@ async def _loop_once(
     durable = time.perf_counter()
     if durable - started < window:
         await asyncio.sleep(window - (durable - started))
-    running = False
-    await task
+    await ticker.stop()
     observed = time.perf_counter() - started
     await offline.stop_offline(setup.bot)
     after = _percentiles(delays[during_replay:])
