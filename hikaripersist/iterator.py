@@ -336,7 +336,11 @@ class CacheIterator(AsyncIterator[T_co]):
     def _generator(self) -> AsyncGenerator[typing.Any, None]:
         gen = self._gen
         if gen is None:
-            self._gen = gen = self._run()
+            source = aiter(self._source) if not self._pipeline and self._source_limit is None else None
+            # With no step to apply, a source that is an async generator already behaves as `_run`
+            # would (it closes itself when done), one layer less per item.
+            gen = typing.cast("AsyncGenerator[typing.Any, None]", source) if inspect.isasyncgen(source) else self._run()
+            self._gen = gen
             self._frozen = True
         return gen
 

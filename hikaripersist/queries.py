@@ -18,9 +18,10 @@ __all__: typing.Sequence[str] = (
     "VoiceStateQuery",
 )
 
+import asyncio
 import datetime
 import enum
-import inspect
+import time
 import typing
 
 import attrs
@@ -40,6 +41,10 @@ if typing.TYPE_CHECKING:
 _T = typing.TypeVar("_T")
 _Storable: typing.TypeAlias = "hikari.Member | hikari.PermissibleGuildChannel | hikari.GuildThreadChannel | hikari.Role"
 _Builder = typing.Callable[["reader_.Reader", "Row"], typing.Any]
+# Rows read per round trip when iterating (the next chunk is read while this one is decoded).
+_CHUNK: typing.Final[int] = 1000
+# Longest an iteration keeps the event loop before letting other tasks run (decoding is CPU work).
+_SLICE: typing.Final[float] = 0.0005
 
 
 class _Spec(typing.NamedTuple):
@@ -53,6 +58,8 @@ class _Spec(typing.NamedTuple):
     # Every other field of the stored entity can be filtered on too, inside the database (through
     # SQLite's JSON functions on the data column, without an index).
     entity_fields: frozenset[str] = frozenset()
+    # Whether `build` returns an awaitable (it reads referenced rows).
+    awaits: bool = False
 
 
 def _fields_of(*classes: type[typing.Any], stored_elsewhere: tuple[str, ...] = ()) -> frozenset[str]:
@@ -196,10 +203,17 @@ class _Source(typing.Generic[_T]):
         if self._limit is not None:
             sql += f" LIMIT {int(self._limit)}"
         reader = self._query._reader()
-        async for chunk in self._query._backend.fetch(sql, self._params):
+        build, awaits = spec.build, spec.awaits
+        clock = time.perf_counter
+        # Rows may come without a pause (a small result read at once, or the next chunk already
+        # read): decoding them all would block the loop, so it is let run every `_SLICE`.
+        resume_at = clock() + _SLICE
+        async for chunk in self._query._backend.fetch(sql, self._params, chunk=_CHUNK):
             for row in chunk:
-                built = spec.build(reader, row)
-                yield await built if inspect.isawaitable(built) else built
+                yield await build(reader, row) if awaits else build(reader, row)
+                if clock() > resume_at:
+                    await asyncio.sleep(0)
+                    resume_at = clock() + _SLICE
 
 
 class Query(typing.Generic[_T]):
@@ -208,7 +222,7 @@ class Query(typing.Generic[_T]):
     Every filter runs in the database; values are always bound parameters.
     """
 
-    __slots__: typing.Sequence[str] = ("_app", "_backend_getter", "_spec", "_store")
+    __slots__: typing.Sequence[str] = ("_app", "_backend_getter", "_get_sql", "_last_reader", "_spec", "_store")
 
     def __init__(
         self,
@@ -221,6 +235,9 @@ class Query(typing.Generic[_T]):
         self._app = app
         self._spec = spec
         self._store = store
+        # Lookup SQL by key names: built once, and the same text keeps SQLite's prepared statement.
+        self._get_sql: dict[tuple[str, ...], str] = {}
+        self._last_reader: reader_.Reader | None = None
 
     def _keep(self, entity: _Storable) -> None:
         if self._store is not None:
@@ -231,7 +248,11 @@ class Query(typing.Generic[_T]):
         return self._backend_getter()
 
     def _reader(self) -> reader_.Reader:
-        return reader_.Reader(self._backend, self._app)
+        backend = self._backend
+        reader = self._last_reader
+        if reader is None or reader.backend is not backend:
+            reader = self._last_reader = reader_.Reader(backend, self._app)
+        return reader
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -284,12 +305,16 @@ class Query(typing.Generic[_T]):
         return ((" WHERE " + " AND ".join(clauses)) if clauses else ""), params
 
     async def _get(self, **keys: object) -> _T | None:
-        where = " WHERE " + " AND ".join(f"{self._spec.alias}.{k} = ?" for k in keys)
-        row = await self._backend.fetch_one(self._spec.select + where, [_sql_value(v) for v in keys.values()])
+        names = tuple(keys)
+        sql = self._get_sql.get(names)
+        if sql is None:
+            where = " WHERE " + " AND ".join(f"{self._spec.alias}.{k} = ?" for k in names)
+            sql = self._get_sql[names] = self._spec.select + where
+        row = await self._backend.fetch_one(sql, [v if type(v) is int else _sql_value(v) for v in keys.values()])
         if row is None:
             return None
-        built = self._spec.build(self._reader(), row)
-        return await built if inspect.isawaitable(built) else built
+        spec = self._spec
+        return await spec.build(self._reader(), row) if spec.awaits else spec.build(self._reader(), row)
 
     def all(self) -> CacheIterator[_T]:
         """Iterate over every stored entity of this kind, lazily, in key order."""
@@ -432,12 +457,13 @@ PRESENCES = _Spec(
 VOICE_STATES = _Spec(
     reader_.VOICE_SELECT, "v", ("guild_id", "user_id"),
     _cols("v", "guild_id", "user_id", "channel_id"), "", "v.guild_id, v.user_id", _voice,
-    _fields_of(hikari.VoiceState, stored_elsewhere=("member",)),
+    _fields_of(hikari.VoiceState, stored_elsewhere=("member",)), awaits=True,
 )  # fmt: skip
 MESSAGES = _Spec(
     reader_.MESSAGE_SELECT, "m", ("id",),
     _cols("m", "id", "channel_id", "guild_id", "author_id"), "m.is_reference < 2", "m.id", _message,
     _fields_of(hikari.Message, stored_elsewhere=("author", "member", "referenced_message", "user_mentions")),
+    awaits=True,
 )  # fmt: skip
 INVITES = _Spec(
     reader_.INVITE_SELECT, "i", ("code",),

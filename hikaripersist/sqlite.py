@@ -388,8 +388,9 @@ class SQLiteBackend(Batching, Backend):
         connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=0)
         try:
             connection.execute("PRAGMA query_only=ON")
-            # Random lookups read pages straight from the mapped file: no system call per page.
-            connection.execute(f"PRAGMA mmap_size={_LOOP_READER_MMAP}").fetchall()
+            # Random lookups mostly find their pages cached (SQLite's default keeps 2 MiB). Not a
+            # memory-mapped file: an I/O error there would be a SIGBUS instead of an exception.
+            connection.execute(f"PRAGMA cache_size=-{_LOOP_READER_CACHE_KIB}")
         except BaseException:
             connection.close()
             raise
@@ -431,8 +432,9 @@ class SQLiteBackend(Batching, Backend):
         try:
             # One statement pins one WAL snapshot for the whole iteration.
             async with connection.execute(sql, tuple(params)) as cursor:
-                # The next chunk is read in the connection's thread while the caller uses this one.
-                pending = asyncio.ensure_future(cursor.fetchmany(step))
+                # The next chunk is read in the connection's thread while the caller uses this one
+                # (a short first one, so that the caller starts early).
+                pending = asyncio.ensure_future(cursor.fetchmany(min(step, _FIRST_CHUNK)))
                 try:
                     while rows := await pending:
                         pending = asyncio.ensure_future(cursor.fetchmany(step))
@@ -480,7 +482,9 @@ _LOOP_READ_CHECK_STEPS: typing.Final[int] = 1000
 _LOOP_SLOW_STATEMENTS: typing.Final[int] = 256
 _LOOP_MAX_BACKOFF: typing.Final[int] = 1024
 _SQLITE_INTERRUPT: typing.Final[int] = 9
-_LOOP_READER_MMAP: typing.Final[int] = 256 * 2**20
+_LOOP_READER_CACHE_KIB: typing.Final[int] = 16 * 1024
+# Rows of the first chunk an iteration reads in a thread (the later ones are prefetched).
+_FIRST_CHUNK: typing.Final[int] = 100
 
 
 class _LoopReader:

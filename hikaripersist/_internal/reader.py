@@ -53,6 +53,9 @@ INVITE_SELECT: typing.Final[str] = (
 )
 
 _MAX_REPLY_DEPTH: typing.Final[int] = 16
+_loads = codec.loads
+# Entities re-attached below are not frozen, but `object.__setattr__` would also work if they were.
+_set = object.__setattr__
 
 
 class Reader:
@@ -64,8 +67,13 @@ class Reader:
         self._backend = backend
         self._app = app
 
+    @property
+    def backend(self) -> Backend:
+        """Where the rows are read from."""
+        return self._backend
+
     def decode(self, raw: bytes | str) -> typing.Any:
-        return codec.loads(raw, self._app)
+        return _loads(raw, self._app)
 
     async def held_member(self, guild_id: int, user_id: int, gen: int | None) -> hikari.Member | None:
         """The member record ``gen`` that a voice state or message holds."""
@@ -74,13 +82,14 @@ class Reader:
         return self.build_member(row) if row is not None else None
 
     def build_member(self, row: Row) -> hikari.Member:
-        member: hikari.Member = self.decode(row[0])
-        if row[1] is not None:
-            object.__setattr__(member, "user", self.decode(row[1]))
+        data, user = row
+        member: hikari.Member = _loads(data, self._app)
+        if user is not None:
+            _set(member, "user", _loads(user, self._app))
         return member
 
     def build_plain(self, row: Row) -> typing.Any:
-        return self.decode(row[0])
+        return _loads(row[0], self._app)
 
     async def build_voice_state(self, row: Row) -> hikari.VoiceState:
         state: hikari.VoiceState = self.decode(row[0])
