@@ -33,6 +33,7 @@ import copy
 import datetime
 import functools
 import logging
+import time
 import typing
 
 import hikari
@@ -65,13 +66,25 @@ class SQLConnection(typing.Protocol):
     ) -> typing.Any: ...
 
 
+# Entities encoded between two moments the writer thread lets go of the GIL (see StoreCodec).
+_PACE: typing.Final[int] = 32
+
+
 class StoreCodec:
     """Encodes entities to the ``data`` column, leaving out fields stored by reference."""
 
-    __slots__: typing.Sequence[str] = ()
+    __slots__: typing.Sequence[str] = ("_encoded",)
 
-    @staticmethod
-    def dumps(obj: object, strip: Sequence[str] = ()) -> bytes:
+    def __init__(self) -> None:
+        self._encoded = 0
+
+    def dumps(self, obj: object, strip: Sequence[str] = ()) -> bytes:
+        self._encoded += 1
+        if self._encoded % _PACE == 0:
+            # A big guild's members are encoded thousands in a row on the writer thread. CPython
+            # makes a thread waiting for the GIL (the event loop's) wait up to 5 ms; letting go of
+            # it now and then keeps those waits short.
+            time.sleep(0)
         return codec_.dumps(obj, exclude=strip)
 
     @staticmethod
