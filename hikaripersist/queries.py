@@ -82,9 +82,22 @@ def _subclasses(cls: type[typing.Any]) -> list[type[typing.Any]]:
 _EPOCH: typing.Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
+# What SQLite (and the server stores' BIGINT) can bind.
+_INT64_MIN: typing.Final[int] = -(2**63)
+_INT64_MAX: typing.Final[int] = 2**63 - 1
+
+
 def _aware(value: datetime.datetime) -> datetime.datetime:
     if value.tzinfo is None:
         msg = "compare with timezone-aware datetimes (hikari's are UTC)"
+        raise ValueError(msg)
+    return value
+
+
+def _int64(value: int) -> int:
+    """``value``, refused with a clear error if the database could not take it (no stored value could match)."""
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        msg = f"{value!r} does not fit in a 64-bit integer (no stored value is that large)"
         raise ValueError(msg)
     return value
 
@@ -98,7 +111,7 @@ def _json_value(value: object) -> object:
     if isinstance(value, hikari.Unique):
         return int(value.id)
     if isinstance(value, int):
-        return int(value)
+        return _int64(int(value))
     if isinstance(value, datetime.datetime):
         return (_aware(value) - _EPOCH) // datetime.timedelta(microseconds=1)
     if isinstance(value, datetime.timedelta):
@@ -149,7 +162,7 @@ def _sql_value(value: object) -> object:
     if isinstance(value, hikari.Unique):
         return int(value.id)
     if isinstance(value, int):
-        return int(value)
+        return _int64(int(value))
     if value is None or isinstance(value, (str, float)):
         return value
     msg = f"cannot filter on a value of type {type(value).__name__}"
@@ -310,7 +323,9 @@ class Query(typing.Generic[_T]):
         if sql is None:
             where = " WHERE " + " AND ".join(f"{self._spec.alias}.{k} = ?" for k in names)
             sql = self._get_sql[names] = self._spec.select + where
-        row = await self._backend.fetch_one(sql, [v if type(v) is int else _sql_value(v) for v in keys.values()])
+        row = await self._backend.fetch_one(
+            sql, [v if type(v) is int and _INT64_MIN <= v <= _INT64_MAX else _sql_value(v) for v in keys.values()]
+        )
         if row is None:
             return None
         spec = self._spec
@@ -345,9 +360,14 @@ class Query(typing.Generic[_T]):
             If a value cannot be used (a naive datetime, a negative limit...).
         """
         where, params = self._compile(filters)
-        if limit is not None and limit < 0:
-            msg = "limit cannot be negative"
-            raise ValueError(msg)
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int):
+                msg = f"limit takes an int, not {type(limit).__name__}"
+                raise TypeError(msg)
+            if limit < 0:
+                msg = "limit cannot be negative"
+                raise ValueError(msg)
+            _int64(limit)
         return CacheIterator(_Source(self, where, params, limit, self._order(order_by)))
 
     def _order(self, order_by: str | Sequence[str] | None) -> str | None:
@@ -691,7 +711,9 @@ class UserQuery(Query[hikari.User]):
 
     async def get(self, *, id: hikari.Snowflakeish) -> hikari.User | None:
         """Return the stored user ``id``."""
-        row = await self._backend.fetch_one("SELECT data FROM user_records WHERE id = ? AND in_cache = 1", (int(id),))
+        row = await self._backend.fetch_one(
+            "SELECT data FROM user_records WHERE id = ? AND in_cache = 1", (_int64(int(id)),)
+        )
         return self._reader().build_plain(row) if row is not None else None
 
 
@@ -756,7 +778,9 @@ class MessageQuery(Query[hikari.Message]):
 
     async def get(self, *, id: hikari.Snowflakeish) -> hikari.Message | None:
         """Return the stored message ``id``."""
-        row = await self._backend.fetch_one(self._spec.select + " WHERE m.id = ? AND m.is_reference < 2", (int(id),))
+        row = await self._backend.fetch_one(
+            self._spec.select + " WHERE m.id = ? AND m.is_reference < 2", (_int64(int(id)),)
+        )
         return await self._reader().build_message(row) if row is not None else None
 
 

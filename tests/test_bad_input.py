@@ -762,11 +762,6 @@ BEYOND_64_BITS: typing.Final[dict[str, QueryCall]] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, sqlite3.Error),
-    reason="queries.py binds plain values and `limit` unchecked: sqlite3 raises OverflowError / 'datatype mismatch'",
-)
 @pytest.mark.parametrize("case", list(BEYOND_64_BITS))
 async def test_plain_values_beyond_64_bits_give_a_clear_error(
     db_path: pathlib.Path, stopper: list[hikari.GatewayBot], case: str
