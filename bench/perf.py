@@ -72,7 +72,7 @@ import time
 import typing
 
 import hikari
-from _common import Ticker
+from _common import Sample, Ticker, timed, timed_sync
 
 import hikaripersist as persist
 from hikaripersist._internal import gateway_session, offline
@@ -135,52 +135,6 @@ SCALES: typing.Final[dict[str, Scale]] = {
 
 
 # --- timing helpers ------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """Repeated timings of one measurement that handles ``items`` things per run."""
-
-    items: int
-    times: list[float]
-
-    @property
-    def best(self) -> float:
-        return min(self.times)
-
-    @property
-    def rate(self) -> float:
-        """Items per second in the best run."""
-        return self.items / self.best if self.best > 0 else float("inf")
-
-    def as_json(self) -> JsonDict:
-        return {
-            "items": self.items,
-            "best_s": self.best,
-            "median_s": statistics.median(self.times),
-            "per_s": self.rate,
-            "runs_s": self.times,
-        }
-
-
-async def _timed(run: Callable[[], Awaitable[int]], repeat: int) -> Sample:
-    times: list[float] = []
-    items = 0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        items = await run()
-        times.append(time.perf_counter() - started)
-    return Sample(items, times)
-
-
-def _timed_sync(run: Callable[[], int], repeat: int) -> Sample:
-    times: list[float] = []
-    items = 0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        items = run()
-        times.append(time.perf_counter() - started)
-    return Sample(items, times)
 
 
 def _percentiles(delays: list[float]) -> JsonDict:
@@ -366,9 +320,9 @@ def _hikari_reads(bot: hikari.GatewayBot, spec: JsonDict) -> JsonDict:
     repeat = int(spec["repeat"])
     return {
         "members": len(keys),
-        "get_member": _timed_sync(lookups, max(repeat, 3)).as_json(),
-        "guild_view": _timed_sync(guild, max(repeat, 3)).as_json(),
-        "all_views": _timed_sync(everything, repeat).as_json(),
+        "get_member": timed_sync(lookups, max(repeat, 3)).as_json(),
+        "guild_view": timed_sync(guild, max(repeat, 3)).as_json(),
+        "all_views": timed_sync(everything, repeat).as_json(),
     }
 
 
@@ -426,12 +380,12 @@ async def child_reads(spec: JsonDict) -> JsonDict:
     result: JsonDict = {
         "members": len(keys),
         "guild_members": sum(1 for g, _ in keys if g == guild_id),
-        "get": (await _timed(get, quick)).as_json(),
-        "where": (await _timed(where, quick)).as_json(),
-        "all": (await _timed(everything, repeat)).as_json(),
-        "raw_get": _timed_sync(raw_get, quick).as_json(),
-        "raw_where": _timed_sync(raw_where, quick).as_json(),
-        "raw_all": _timed_sync(raw_all, repeat).as_json(),
+        "get": (await timed(get, quick)).as_json(),
+        "where": (await timed(where, quick)).as_json(),
+        "all": (await timed(everything, repeat)).as_json(),
+        "raw_get": timed_sync(raw_get, quick).as_json(),
+        "raw_where": timed_sync(raw_where, quick).as_json(),
+        "raw_all": timed_sync(raw_all, repeat).as_json(),
     }
     raw.close()
     await offline.stop_offline(bot)

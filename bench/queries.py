@@ -49,19 +49,19 @@ import pathlib
 import pstats
 import random
 import sqlite3
-import statistics
 import tempfile
 import time
 import typing
 
 import hikari
+from _common import Sample, timed
 
 import hikaripersist as persist
 from hikaripersist._internal import gateway_session, offline
 from hikaripersist._internal import reader as reader_
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Sequence
 
     from hikaripersist._internal.gateway_session import GatewayRecord
 
@@ -75,47 +75,6 @@ _CACHE_ALL_SQL: typing.Final = reader_.MEMBER_SELECT + " WHERE m.is_deleted = 0 
 _CACHE_GET_SQL: typing.Final = reader_.MEMBER_SELECT + " WHERE m.guild_id = ? AND m.user_id = ?"
 
 MemberKey: typing.TypeAlias = "tuple[int, int]"
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """Repeated timings of one measurement that handles ``items`` things per run."""
-
-    items: int
-    times: list[float]
-
-    @property
-    def best(self) -> float:
-        return min(self.times)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    @property
-    def rate(self) -> float:
-        """Items per second in the best run."""
-        return self.items / self.best if self.best > 0 else float("inf")
-
-    def as_json(self) -> dict[str, typing.Any]:
-        return {
-            "items": self.items,
-            "best_s": self.best,
-            "median_s": self.median,
-            "per_s_best": self.rate,
-            "runs_s": self.times,
-        }
-
-
-async def _measure(run: Callable[[], Awaitable[int]], repeat: int) -> Sample:
-    """Time ``run`` (which returns how many items it handled) ``repeat`` times."""
-    times: list[float] = []
-    items = 0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        items = await run()
-        times.append(time.perf_counter() - started)
-    return Sample(items, times)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -245,13 +204,13 @@ async def _where(store: Store, guild_id: int, repeat: int) -> dict[str, Sample]:
         return await _iterate(members.where(guild_id=guild_id, guild_avatar_hash=None))
 
     return {
-        "count_all": await _measure(count_all, quick),
-        "count_guild": await _measure(count_guild, quick),
-        "count_nickname_none": await _measure(count_nickname, quick),
-        "count_guild_avatar_hash_none": await _measure(count_avatar, quick),
-        "iterate_all": await _measure(iterate_all, repeat),
-        "iterate_guild": await _measure(iterate_guild, quick),
-        "iterate_guild_avatar_hash_none": await _measure(iterate_guild_avatar, quick),
+        "count_all": await timed(count_all, quick),
+        "count_guild": await timed(count_guild, quick),
+        "count_nickname_none": await timed(count_nickname, quick),
+        "count_guild_avatar_hash_none": await timed(count_avatar, quick),
+        "iterate_all": await timed(iterate_all, repeat),
+        "iterate_guild": await timed(iterate_guild, quick),
+        "iterate_guild_avatar_hash_none": await timed(iterate_guild_avatar, quick),
     }
 
 
@@ -290,10 +249,10 @@ async def _throughput(
         return count
 
     return {
-        "hikari_deserialize": await _measure(hikari_deserialize, repeat),
-        "raw_select_data": await _measure(raw_rows, repeat),
-        "sqlite3_cache_sql": await _measure(cache_sql_rows, repeat),
-        "sqlite3_cache_sql_decode": await _measure(cache_sql_decode, repeat),
+        "hikari_deserialize": await timed(hikari_deserialize, repeat),
+        "raw_select_data": await timed(raw_rows, repeat),
+        "sqlite3_cache_sql": await timed(cache_sql_rows, repeat),
+        "sqlite3_cache_sql_decode": await timed(cache_sql_decode, repeat),
     }
 
 
@@ -341,10 +300,10 @@ async def _lookups(
         return len(keys)
 
     samples = {
-        "cache_get": await _measure(cache_get, repeat),
-        "hikari_get_member": await _measure(hikari_get, repeat),
-        "raw_point_select": await _measure(raw_get, repeat),
-        "sqlite3_cache_sql_decode": await _measure(cache_sql_decode, repeat),
+        "cache_get": await timed(cache_get, repeat),
+        "hikari_get_member": await timed(hikari_get, repeat),
+        "raw_point_select": await timed(raw_get, repeat),
+        "sqlite3_cache_sql_decode": await timed(cache_sql_decode, repeat),
     }
     if missing:
         print(f"warning: lookups that found nothing (over all runs): {missing}")

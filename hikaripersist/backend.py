@@ -146,7 +146,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
-        """Yield the rows of a read query in chunks of at most ``chunk`` rows, from one snapshot."""
+        """Yield the rows of a read query in chunks of at most ``chunk`` rows, from one snapshot.
+
+        A caller that stops early must close the iterator (``aclose()``, as the cache's
+        iterators do): until then a backend may hold a connection for it, and leaving that to
+        garbage collection can exhaust a connection pool.
+        """
 
     @abc.abstractmethod
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
