@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import pathlib
 import sqlite3
 import threading
@@ -22,7 +23,6 @@ from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
-    import os
     from collections.abc import AsyncIterator, Mapping, Sequence
 
     import hikari
@@ -89,6 +89,7 @@ class SQLiteBackend(Batching, Backend):
         "_executor",
         "_flush_interval",
         "_idle_readers",
+        "_integrity",
         "_lock_timeout",
         "_loop_reader",
         "_loop_reader_failed",
@@ -126,6 +127,8 @@ class SQLiteBackend(Batching, Backend):
         self._loop_reader_failed = False
         self._backup_task: asyncio.Task[None] | None = None
         self._state = _WriterState()
+        # A big file's structure check, running while the bot starts: what it found wrong, if anything.
+        self._integrity: asyncio.Future[str | None] | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteBackend({self._path!r})"
@@ -164,7 +167,7 @@ class SQLiteBackend(Batching, Backend):
             raise BackendError(msg) from exc
         try:
             # Check what the file is before changing anything in it (even its journal mode).
-            _prepare_schema(db, self.name)
+            _prepare_schema(db, self.name, check=not self._checked_later())
             db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             db.close()
@@ -186,6 +189,10 @@ class SQLiteBackend(Batching, Backend):
         except BaseException:
             await self.close()
             raise
+        if self._checked_later():
+            # Reading every page of a big file would delay the bot's start by a second per GB: the
+            # check runs meanwhile on a connection of its own, and the first write waits for it.
+            self._integrity = loop.run_in_executor(None, _quick_check, self._uri(), self.name)
         if self._path == ":memory:" and self._backup_interval > 0 and self._backup_path:
             self._backup_task = asyncio.create_task(self._backup_loop(), name="hikaripersist sqlite backup")
 
@@ -239,8 +246,25 @@ class SQLiteBackend(Batching, Backend):
             await self.close()
             raise
 
+    def _checked_later(self) -> bool:
+        """Whether the file is big enough for its structure check to run while the bot starts."""
+        try:
+            return self._path != ":memory:" and os.path.getsize(self._path) > _CHECK_AT_OPEN_BYTES
+        except OSError:
+            return False
+
+    async def _require_sound(self) -> None:
+        """Wait for the structure check of a big file; refuse to write to a damaged one."""
+        if self._integrity is None:
+            return
+        problem = await asyncio.shield(self._integrity)
+        if problem is not None:
+            raise BackendError(problem)
+        self._integrity = None
+
     async def close(self) -> None:
         self._read_only = False
+        self._integrity = None
         if self._backup_task is not None:
             self._backup_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -327,6 +351,7 @@ class SQLiteBackend(Batching, Backend):
 
     async def write(self, batch: Sequence[hikari.Event], *, rule: Rule | None) -> WriteResult:
         db = self._require_writer()
+        await self._require_sound()
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, _apply_batch, db, batch, rule, self._state, None
         )
@@ -335,6 +360,7 @@ class SQLiteBackend(Batching, Backend):
         self, batch: Sequence[hikari.Event], *, rule: Rule | None, changes: ChangeRequest
     ) -> WriteResult:
         db = self._require_writer()
+        await self._require_sound()
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, _apply_batch, db, batch, rule, self._state, changes
         )
@@ -661,8 +687,34 @@ def _store_failure(db: sqlite3.Connection, exc: Exception) -> bool:
     return not db.in_transaction or _error_code(exc) in _STORE_FAILURES
 
 
-def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
-    """Create, check or migrate the schema of a freshly opened database."""
+# Files up to this size have their structure checked before the store opens (well under a second);
+# bigger ones while the bot starts, before the first write (see SQLiteBackend._require_sound).
+_CHECK_AT_OPEN_BYTES: typing.Final[int] = 64 * 1024 * 1024
+
+
+def _corruption(db: sqlite3.Connection, name: str) -> str | None:
+    """What ``PRAGMA quick_check`` finds wrong with the file's structure, as an error message, or ``None``."""
+    problems = [line for (row,) in db.execute("PRAGMA quick_check(3)") for line in str(row).splitlines()]
+    if problems == ["ok"]:
+        return None
+    found = "; ".join(line for line in problems if not line.startswith("***"))
+    return f"{name} is corrupt ({found}); refusing to write to it: restore a backup or move it away"
+
+
+def _quick_check(uri: str, name: str) -> str | None:
+    """[`_corruption`][] of a file, on a read-only connection of its own (run in a thread)."""
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            return _corruption(db, name)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{name} is corrupt ({exc}); refusing to write to it: restore a backup or move it away"
+
+
+def _prepare_schema(db: sqlite3.Connection, name: str, *, check: bool = True) -> None:
+    """Create, check or migrate the schema of a freshly opened database (``check``: its structure too)."""
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if app_id not in (0, _APPLICATION_ID) or (tables and (app_id != _APPLICATION_ID or "meta" not in tables)):
@@ -671,14 +723,12 @@ def _prepare_schema(db: sqlite3.Connection, name: str) -> None:
             " refusing to touch it"
         )
         raise SchemaError(msg)
-    if tables:
+    if tables and check:
         # Writing to a damaged b-tree spreads the damage: check the structure (a read of every page,
         # about a second per GB) before anything is written.
-        problems = [line for (row,) in db.execute("PRAGMA quick_check(3)") for line in str(row).splitlines()]
-        if problems != ["ok"]:
-            found = "; ".join(line for line in problems if not line.startswith("***"))
-            msg = f"{name} is corrupt ({found}); refusing to write to it: restore a backup or move it away"
-            raise BackendError(msg)
+        problem = _corruption(db, name)
+        if problem is not None:
+            raise BackendError(problem)
     db.execute("PRAGMA journal_mode=WAL")
 
     db.execute("BEGIN IMMEDIATE")

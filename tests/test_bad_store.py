@@ -24,6 +24,7 @@ import pytest
 
 import hikaripersist as persist
 from hikaripersist import jsonfile
+from hikaripersist import sqlite as sqlite_module
 from hikaripersist._internal import offline, schema
 from tests.conftest import make_bot
 from tests.test_lifetime import Gateway, message_create, message_ids
@@ -216,6 +217,34 @@ async def test_corrupt_pages_in_a_populated_file_are_refused_at_open_untouched(t
     cache = persist.Cache(make_bot(), persist.SQLiteBackend(path))
     await assert_refused(cache, persist.BackendError, path, "corrupt", "refusing to write")
     assert files(tmp_path) == before
+
+
+async def test_a_big_corrupt_file_opens_at_once_and_is_never_written(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the size checked at open, the structure check runs while the bot starts; the first write
+    waits for it and is refused (logged, retried), so nothing is written over the damage."""
+    monkeypatch.setattr(sqlite_module, "_CHECK_AT_OPEN_BYTES", 0)
+    path = tmp_path / "cache.db"
+    await populate(path)
+    pages = path.stat().st_size // PAGE
+    corrupt_pages(path, pages // 2, 2)
+    damaged = path.read_bytes()
+
+    bot = make_bot()
+    cache = persist.Cache(bot, persist.SQLiteBackend(path))
+    await cache.open()
+    try:
+        with log_signal("failed; retrying") as failed:
+            await Gateway(bot).feed(message_ids(3, start=STORED))
+            await asyncio.wait_for(failed.seen.wait(), TIMEOUT)
+        assert "is corrupt" in repr(failed.records[0].exc_info)
+        assert cache.is_open
+        assert path.read_bytes() == damaged
+    finally:
+        with log_signal("could not be written"):
+            await asyncio.wait_for(cache.close(), TIMEOUT)
+    assert path.read_bytes() == damaged
 
 
 async def test_a_database_cut_short_is_refused_untouched(tmp_path: pathlib.Path) -> None:
