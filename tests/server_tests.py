@@ -26,20 +26,20 @@ import datetime
 import types
 import typing
 
-import hikari
 import pytest
 
 import hikaripersist as persist
 from hikaripersist._internal import engine, offline, server
 from tests import test_queries, test_query_operators
 from tests.conftest import make_bot, session
-from tests.reference import compare_with_hikari
-from tests.test_change_events import KIND_EVENTS, ChangeLog, Stage, steps_for
-from tests.test_retention import reply
-from tests.test_writer import BASE, message_ids, running
+from tests.test_change_events import ChangeLog, Stage, check_every_kind_reports_insert_update_remove
+from tests.test_retention import check_max_per_channel_expires_like_hikaris_message_limit
+from tests.test_writer import message_ids, running
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable
+
+    import hikari
 
     BackendFactory = Callable[..., persist.Backend]
     """Makes the module's backend on its store, with backend options as keywords."""
@@ -181,63 +181,6 @@ def count_round_trips(monkeypatch: pytest.MonkeyPatch, connection_type: type) ->
 
         monkeypatch.setattr(connection_type, method, counted)
     return lambda: trips
-
-
-async def check_every_kind_reports_insert_update_remove(make_backend: BackendFactory, kind: str) -> None:
-    """Each kind's change events follow its inserts, updates and removes, with the entity as stored."""
-    async with running(typing.cast("persist.SQLiteBackend", make_backend())) as (bot, cache, _):
-        stage = Stage(bot)
-        insert_cls, update_cls, remove_cls = KIND_EVENTS[kind]
-        log = ChangeLog(bot, cache, insert_cls, update_cls, remove_cls)
-        inserts, updates, removes, key = steps_for(kind, stage)
-        await stage.feed(inserts)
-        inserted = await log.wait_for(insert_cls, key)
-        await stage.feed(updates)
-        updated = await log.wait_for(update_cls, key)
-        await stage.feed(removes)
-        removed = await log.wait_for(remove_cls, key)
-        assert inserted.stored is not None
-        assert updated.stored is not None
-        assert removed.stored is None
-        assert [type(s.event) for s in log.seen if s.key == key] == [insert_cls, update_cls, remove_cls]
-        entity_field = {"voice_states": "voice_state"}.get(kind, kind.rstrip("s"))
-        updated_entity = getattr(updated.event, entity_field)
-        assert updated_entity == updated.stored or repr(updated_entity) == repr(updated.stored)
-
-
-async def check_max_per_channel_expires_like_hikaris_message_limit(make_backend: BackendFactory) -> None:
-    """``max_per_channel`` keeps what hikari's ``max_messages`` keeps, replies' references included."""
-    limit = 4
-    bot = offline.make_offline_bot(cache_settings=hikari.impl.CacheSettings(max_messages=limit))
-    rule = persist.Rule(message=persist.MessageRule(max_per_channel=limit))
-    backend = make_backend()
-    cache = persist.Cache(bot, backend, rule=rule)
-    await offline.start_offline(bot)
-    try:
-        stage = Stage(bot)
-        await stage.feed([r for r in BASE if not r[0].startswith("MESSAGE_")])
-        sent: list[dict[str, typing.Any]] = []
-        records: list[tuple[str, int, dict[str, typing.Any]]] = []
-        for i in range(35):
-            if i % 5 == 4:
-                record = reply(stage, f"reply {i}", sent[-limit if i % 10 == 4 else 0], author=i)
-            else:
-                record = stage.message_create(f"message {i}", author=i)
-            if i % 7 == 3:
-                record[2]["mentions"] = [stage.members[(i + 3) % len(stage.members)]["user"]]
-            sent.append(record[2])
-            records.append(record)
-        await stage.feed(records)
-        await cache.flush()
-        # The store's own rows: the messages in hikari's mapping, and those kept for a reply.
-        live = "SELECT id FROM messages WHERE channel_id = ? AND is_reference = 0 ORDER BY id"
-        assert [r[0] async for rows in backend.fetch(live, (int(stage.channel_id),)) for r in rows] == [
-            int(p["id"]) for p in sent[-limit:]
-        ]
-        assert await backend.scalar("SELECT COUNT(*) FROM messages WHERE is_reference = 1") > 0
-        await compare_with_hikari(cache, bot)
-    finally:
-        await offline.stop_offline(bot)
 
 
 async def check_max_age_expires_old_messages(make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch) -> None:

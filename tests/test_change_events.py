@@ -401,9 +401,9 @@ def steps_for(kind: str, stage: Stage) -> tuple[list[Record], list[Record], list
     return [s.invite("abcdef")], [s.invite("abcdef", max_uses=5)], [s.invite_delete("abcdef")], "abcdef"
 
 
-@pytest.mark.parametrize("kind", list(KIND_EVENTS))
-async def test_every_kind_reports_insert_update_remove_after_commit(db_path: pathlib.Path, kind: str) -> None:
-    async with running(persist.SQLiteBackend(db_path)) as (bot, cache, _):
+async def check_every_kind_reports_insert_update_remove(make_backend: Callable[[], persist.Backend], kind: str) -> None:
+    """Each kind's change events follow its inserts, updates and removes, after commit, with the entity as stored."""
+    async with running(typing.cast("persist.SQLiteBackend", make_backend())) as (bot, cache, _):
         stage = Stage(bot)
         insert_cls, update_cls, remove_cls = KIND_EVENTS[kind]
         log = ChangeLog(bot, cache, insert_cls, update_cls, remove_cls)
@@ -429,6 +429,11 @@ async def test_every_kind_reports_insert_update_remove_after_commit(db_path: pat
         assert type(inserted_entity) is type(inserted.stored)
         assert updated_entity == updated.stored or repr(updated_entity) == repr(updated.stored)
         assert getattr(inserted_entity, "app", bot) is bot
+
+
+@pytest.mark.parametrize("kind", list(KIND_EVENTS))
+async def test_every_kind_reports_insert_update_remove_after_commit(db_path: pathlib.Path, kind: str) -> None:
+    await check_every_kind_reports_insert_update_remove(lambda: persist.SQLiteBackend(db_path), kind)
 
 
 async def test_update_events_only_for_real_changes(db_path: pathlib.Path) -> None:
