@@ -729,7 +729,10 @@ def _prepare_schema(db: sqlite3.Connection, name: str, *, check: bool = True) ->
         problem = _corruption(db, name)
         if problem is not None:
             raise BackendError(problem)
-    db.execute("PRAGMA journal_mode=WAL")
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        # Only a new (or rollback-journal) file needs converting, which takes an exclusive lock:
+        # shards opening a store that others write already must not ask for one.
+        db.execute("PRAGMA journal_mode=WAL")
 
     db.execute("BEGIN IMMEDIATE")
     try:
