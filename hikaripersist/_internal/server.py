@@ -105,12 +105,19 @@ def _written_table(sql: str) -> str:
     return found.group(1) if found else _ANY_TABLE
 
 
+# The store's views and the tables behind them: a read of a view reads those tables.
+_VIEW_TABLES: typing.Final[dict[str, frozenset[str]]] = {
+    view: frozenset(_WORD.findall(query)) for view, query in schema.VIEWS.items()
+}
+
+
 @functools.lru_cache(maxsize=4096)
 def _read_words(sql: str) -> frozenset[str] | None:
     """The words of a read (the tables it reads are among them); ``None`` for anything but a read."""
     if not _READ.match(sql):
         return None
-    return frozenset(_WORD.findall(sql))
+    words = frozenset(_WORD.findall(sql))
+    return words.union(*(_VIEW_TABLES[view] for view in words & _VIEW_TABLES.keys()))
 
 
 def driver(module: str, install_hint: str) -> typing.Any:
