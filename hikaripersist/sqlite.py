@@ -23,7 +23,7 @@ from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 
     import hikari
 
@@ -438,7 +438,26 @@ class SQLiteBackend(Batching, Backend):
         self._loop_reader = _LoopReader(connection)
         return self._loop_reader
 
+    def _damaged(self, exc: sqlite3.DatabaseError) -> BackendError | None:
+        """A read error that says the file is damaged, as an error naming it; ``None`` for others."""
+        if _error_code(exc) not in _DAMAGED:
+            return None
+        return BackendError(f"cannot read {self.name}: {exc} (the file is damaged: restore a backup or move it away)")
+
     async def fetch(self, sql: str, params: Sequence[typing.Any] = (), *, chunk: int = 500) -> AsyncIterator[list[Row]]:
+        rows = self._fetch(sql, params, chunk=chunk)
+        try:
+            async for chunk_rows in rows:
+                yield chunk_rows
+        except sqlite3.DatabaseError as exc:
+            damaged = self._damaged(exc)
+            if damaged is None:
+                raise
+            raise damaged from exc
+        finally:
+            await rows.aclose()
+
+    async def _fetch(self, sql: str, params: Sequence[typing.Any], *, chunk: int) -> AsyncGenerator[list[Row], None]:
         self._require_reader()
         step = max(1, chunk)
         loop_reader = self._loop_reader or await self._open_loop_reader()
@@ -476,6 +495,15 @@ class SQLiteBackend(Batching, Backend):
                 await connection.close()
 
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
+        try:
+            return await self._fetch_one(sql, params)
+        except sqlite3.DatabaseError as exc:
+            damaged = self._damaged(exc)
+            if damaged is None:
+                raise
+            raise damaged from exc
+
+    async def _fetch_one(self, sql: str, params: Sequence[typing.Any]) -> Row | None:
         reader = self._require_reader()
         loop_reader = self._loop_reader or await self._open_loop_reader()
         if loop_reader is not None:
@@ -601,6 +629,8 @@ _SQLITE_CORRUPT: typing.Final[int] = 11
 _SQLITE_FULL: typing.Final[int] = 13
 _SQLITE_CANTOPEN: typing.Final[int] = 14
 _SQLITE_NOTADB: typing.Final[int] = 26
+# Read errors that mean the file itself is damaged.
+_DAMAGED: typing.Final[frozenset[int]] = frozenset((_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_NOTADB))
 
 
 def _check_header(path: str, name: str) -> None:

@@ -314,6 +314,24 @@ async def test_corruption_found_while_running_fails_the_batch_and_writes_nothing
     assert path.read_bytes() == damaged
 
 
+async def test_reading_a_damaged_page_is_a_backend_error_naming_the_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "cache.db"
+    await populate(path)
+    ((root,),) = query(path, "SELECT rootpage FROM sqlite_master WHERE name = 'messages'")
+    corrupt_pages(path, root)
+    damaged = path.read_bytes()
+    # A read-only cache does not check the structure at open: the damage is met by the read.
+    async with persist.ReadOnlyCache(persist.SQLiteBackend(path)) as reader:
+        with pytest.raises(persist.BackendError, match="damaged") as info:
+            await reader.messages.all().collect()
+        assert str(path) in str(info.value)
+        with pytest.raises(persist.BackendError, match="damaged"):
+            await reader.messages.get(id=1)
+        # Other tables still answer.
+        assert await reader.users.count() > 0
+    assert path.read_bytes() == damaged
+
+
 # -- read-only files and folders ---------------------------------------------------------------------------
 
 
