@@ -48,6 +48,7 @@ if typing.TYPE_CHECKING:
 
     from hikaripersist.backend import Backend
 
+
 MIGRATION_NEEDED: typing.Final[int] = 3
 """Exit code of ``migrate --check`` when the store needs a migration."""
 
@@ -188,14 +189,19 @@ async def inspect(
 async def export(url: str, file: pathlib.Path, *, progress: bool) -> int:
     """Write the store's rows to ``file`` in the portable format."""
     backend = _backend(url)
-    bar, close = _bar(f"exporting to {file.name}", progress)
     async with _opened(backend, read_only=True):
-        try:
-            count = await portable.export_store(backend, file, progress=bar)
-        finally:
-            close()
+        count = await _export_rows(backend, file, f"exporting to {file.name}", progress=progress)
     print(f"exported {count:,} rows of {backend.name} to {file}")
     return 0
+
+
+async def _export_rows(backend: Backend, file: pathlib.Path, label: str, *, progress: bool) -> int:
+    """Write an open store's rows to ``file`` in the portable format, with a progress bar; the row count."""
+    bar, close = _bar(label, progress)
+    try:
+        return await portable.export_store(backend, file, progress=bar)
+    finally:
+        close()
 
 
 async def _writer_submit(backend: Backend) -> Callable[[ops.ImportOp], typing.Awaitable[None]]:
@@ -256,11 +262,7 @@ async def backup(url: str, file: pathlib.Path, *, progress: bool) -> int:
             await native(file)
             print(f"backed up {backend.name} to {file} (hikari-persist JSON file)")
             return 0
-        bar, close = _bar(f"backing up to {file.name}", progress)
-        try:
-            count = await portable.export_store(backend, file, progress=bar)
-        finally:
-            close()
+        count = await _export_rows(backend, file, f"backing up to {file.name}", progress=progress)
     print(f"backed up {count:,} rows of {backend.name} to {file} (export format)")
     return 0
 
