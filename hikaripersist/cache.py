@@ -18,6 +18,7 @@ import hikari
 
 from hikaripersist import events as events_
 from hikaripersist._internal import ops
+from hikaripersist._internal.chunking import MemberChunker
 from hikaripersist._internal.engine import Engine
 from hikaripersist._internal.kinds import KINDS, SINGULAR
 from hikaripersist.backend import BackendError, CacheStartupError, ChangeRequest
@@ -128,6 +129,10 @@ class CacheStats(collections.abc.Mapping[str, int]):
     (a member chunk of 1,000 members weighs 1,001); see ``Cache(max_pending_entities=...)``."""
     events_shed: int = attrs.field(default=0)
     """Events dropped unstored while the writer was far behind, as the rule's ``shed`` allows."""
+    member_requests: int = attrs.field(default=0)
+    """Member chunk requests the cache sent (``Cache(chunk_members=True)``)."""
+    guilds_to_chunk: int = attrs.field(default=0)
+    """Guilds whose members the cache will ask for or is receiving (``Cache(chunk_members=True)``)."""
 
     def __getitem__(self, kind: str) -> int:
         return self.rows[kind]
@@ -171,6 +176,13 @@ class Cache(CacheView):
         (members, presences, voice states, channels... of a member chunk or a guild create), so a
         flood of member chunks is held back long before 10,000 of them (10 million members) wait
         in memory.
+    chunk_members
+        Ask Discord for the members of large guilds (and of every guild without the presences
+        intent) itself, one guild per shard at a time, the next once the previous one's chunks
+        arrived and the writer's queue has room. Build the bot with
+        ``hikari.GatewayBot(..., auto_chunk_members=False)``: hikari would otherwise ask for every
+        guild at once as the guilds arrive, and a flood Discord already sends cannot be slowed.
+        Guilds whose members the rule does not store are not asked for.
 
     Notes
     -----
@@ -181,7 +193,9 @@ class Cache(CacheView):
     wait for the writer, producers that can wait ([`wait_for_room`][]) are held back, events of the
     kinds the rule lets it shed (``Rule(shed=...)``) are dropped and counted, and a warning is
     logged when this lasts. hikari hands gateway events over synchronously, so a shard itself
-    cannot be slowed: without shedding, a long flood still grows the queue.
+    cannot be slowed: without shedding, a long flood still grows the queue. Member chunks, the
+    biggest flood, come only when asked for: with ``chunk_members=True`` the cache asks at the
+    writer's pace.
 
     What changed in the store is announced with change events
     ([`PersistEvent`][hikaripersist.events.PersistEvent] and subclasses) after each commit, for
@@ -194,6 +208,7 @@ class Cache(CacheView):
         "__weakref__",
         "_batches_written",
         "_bot",
+        "_chunker",
         "_closing",
         "_committed",
         "_confirm_wrappers",
@@ -232,6 +247,7 @@ class Cache(CacheView):
         rule: Rule | None = None,
         max_pending: int = 10_000,
         max_pending_entities: int = 50_000,
+        chunk_members: bool = False,
     ) -> None:
         if not hasattr(bot, "event_manager"):
             msg = f"Cache needs a hikari app with an event manager, got {type(bot).__name__}"
@@ -282,6 +298,7 @@ class Cache(CacheView):
         for event_type in events_.requested_confirmed_event_types():
             self._subscribe(event_type)
         events_.watch_confirmed_types(self)
+        self._chunker = MemberChunker(manager, self.wait_for_room, rule, backend.name) if chunk_members else None
 
     # --- properties -------------------------------------------------------------------------
 
@@ -350,6 +367,8 @@ class Cache(CacheView):
                 await self._backend.close()
             return
         self._closing = True
+        if self._chunker is not None:
+            self._chunker.close()
         self._notify(urgent=True)
         try:
             await task
@@ -376,6 +395,8 @@ class Cache(CacheView):
             with contextlib.suppress(ValueError, LookupError):
                 manager.unsubscribe(event_type, callback)
         self._subscribed.clear()
+        if self._chunker is not None:
+            self._chunker.detach()
         # Confirmed[E] types created from now on must not subscribe this cache again.
         events_.unwatch_confirmed_types(self)
         self._detached = True
@@ -974,6 +995,8 @@ class Cache(CacheView):
             schema_version=await self._backend.schema_version(),
             queue_weight=self._pending_weight,
             events_shed=self._events_shed,
+            member_requests=self._chunker.requests if self._chunker is not None else 0,
+            guilds_to_chunk=self._chunker.waiting if self._chunker is not None else 0,
         )
 
     async def prune(self, *, progress: Callable[[PruneProgress], None] | None = None) -> dict[str, int]:

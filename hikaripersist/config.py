@@ -216,6 +216,9 @@ class CacheConfig:
         Passed to [`Cache`][hikaripersist.cache.Cache].
     max_pending_entities
         Passed to [`Cache`][hikaripersist.cache.Cache].
+    chunk_members
+        Passed to [`Cache`][hikaripersist.cache.Cache]: the cache asks for members of large guilds
+        at its writer's pace (build the bot with ``auto_chunk_members=False``).
     flush_before_commands
         Whether the framework adapters wait, before each command, until what the command's guild
         produced so far is committed (so the command reads its own guild's latest state).
@@ -230,6 +233,7 @@ class CacheConfig:
     rule: rules_.Rule | None = None
     max_pending: int = 10_000
     max_pending_entities: int = 50_000
+    chunk_members: bool = False
     flush_before_commands: bool = False
 
     @classmethod
@@ -242,7 +246,7 @@ class CacheConfig:
             Comma-separated kinds not to store, e.g. ``presences,messages``.
         ``HIKARI_PERSIST_MAX_PENDING``, ``HIKARI_PERSIST_MAX_PENDING_ENTITIES``
             Integers, see [`Cache`][hikaripersist.cache.Cache].
-        ``HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS``
+        ``HIKARI_PERSIST_CHUNK_MEMBERS``, ``HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS``
             ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``.
 
         Parameters
@@ -267,6 +271,8 @@ class CacheConfig:
         max_entities = _parse_int(env, f"{ENV_PREFIX}MAX_PENDING_ENTITIES", 50_000)
         flush_name = f"{ENV_PREFIX}FLUSH_BEFORE_COMMANDS"
         flush = _parse_bool(flush_name, env.get(flush_name, ""))
+        chunk_name = f"{ENV_PREFIX}CHUNK_MEMBERS"
+        chunk = _parse_bool(chunk_name, env.get(chunk_name, ""))
         try:
             backend_from_url(url)  # validate now, naming the variable when it is wrong
         except ValueError as exc:
@@ -277,6 +283,7 @@ class CacheConfig:
             rule=rule,
             max_pending=max_pending,
             max_pending_entities=max_entities,
+            chunk_members=chunk,
             flush_before_commands=flush,
         )
 
@@ -315,6 +322,7 @@ class CacheConfig:
             rule=self.rule,
             max_pending=self.max_pending,
             max_pending_entities=self.max_pending_entities,
+            chunk_members=self.chunk_members,
         )
 
 

@@ -29,7 +29,7 @@ import orjson
 from hikaripersist._internal import gateway_session, offline
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import hikari
 
@@ -133,10 +133,19 @@ class FakeDiscord:
     ready
         What the gateway sends after IDENTIFY, in order, as ``(event name, payload)`` pairs; the
         first must be READY.
+    member_chunks
+        What the gateway answers a member request (opcode 8) for a guild with: the
+        ``GUILD_MEMBERS_CHUNK`` payloads of each guild id, sent all at once as Discord does, with
+        the request's nonce (and presences only if asked for). Requests for other guilds get no
+        answer. Every request is recorded in [`member_requests`][].
     """
 
-    def __init__(self, ready: Iterable[tuple[str, Payload]] = ()) -> None:
+    def __init__(
+        self, ready: Iterable[tuple[str, Payload]] = (), *, member_chunks: Mapping[str, Sequence[Payload]] | None = None
+    ) -> None:
         self._initial = list(ready) or [("READY", gateway_session.make_ready_payload())]
+        self._member_chunks = dict(member_chunks or {})
+        self.member_requests: list[Payload] = []
         self._runner: aiohttp.web.AppRunner | None = None
         self._port = 0
         self._sockets: list[_Socket] = []
@@ -221,11 +230,21 @@ class FakeDiscord:
                             data = {**data, "resume_gateway_url": f"ws://127.0.0.1:{self._port}/gateway"}
                         await socket.dispatch(name, data)
                     self._connected.set()
-                # Other opcodes (presence updates, member requests) need no answer here.
+                elif op == 8:
+                    await self._answer_member_request(socket, payload["d"])
+                # Other opcodes (presence updates...) need no answer here.
         finally:
             self._sockets.remove(socket)
             self.timeline.append(f"shard {shard_id} disconnected")
         return ws
+
+    async def _answer_member_request(self, socket: _Socket, request: Payload) -> None:
+        self.member_requests.append(request)
+        for chunk in self._member_chunks.get(str(request["guild_id"]), ()):
+            answer = {**chunk, "nonce": request.get("nonce")}
+            if not request.get("presences"):
+                answer.pop("presences", None)
+            await socket.dispatch("GUILD_MEMBERS_CHUNK", answer)
 
     # --- REST -----------------------------------------------------------------------------------
 

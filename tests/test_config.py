@@ -58,6 +58,8 @@ def test_defaults_from_an_empty_environment() -> None:
     assert config.url == "sqlite:///hikari-persist.db"
     assert config.rule is None
     assert not config.flush_before_commands
+    assert not config.chunk_members
+    assert persist.CacheConfig().create_cache(make_bot())._chunker is None  # pyright: ignore[reportPrivateUsage]
 
 
 def test_every_variable_is_read(tmp_path: pathlib.Path) -> None:
@@ -67,11 +69,13 @@ def test_every_variable_is_read(tmp_path: pathlib.Path) -> None:
         "HIKARI_PERSIST_MAX_PENDING": "500",
         "HIKARI_PERSIST_MAX_PENDING_ENTITIES": "7000",
         "HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS": "yes",
+        "HIKARI_PERSIST_CHUNK_MEMBERS": "on",
     }
     config = persist.CacheConfig.from_env(env)
     assert config.max_pending == 500
     assert config.max_pending_entities == 7000
     assert config.flush_before_commands
+    assert config.chunk_members
     assert config.rule is not None
     assert not config.rule.presence.enabled
     assert not config.rule.message.enabled
@@ -83,6 +87,7 @@ def test_every_variable_is_read(tmp_path: pathlib.Path) -> None:
     cache = config.create_cache(make_bot())
     assert cache._max_pending == 500  # pyright: ignore[reportPrivateUsage]
     assert cache._max_pending_entities == 7000  # pyright: ignore[reportPrivateUsage]
+    assert cache._chunker is not None  # pyright: ignore[reportPrivateUsage]
 
 
 @pytest.mark.parametrize(
@@ -95,6 +100,7 @@ def test_every_variable_is_read(tmp_path: pathlib.Path) -> None:
         ({"HIKARI_PERSIST_MAX_PENDING_ENTITIES": "1e6"}, "HIKARI_PERSIST_MAX_PENDING_ENTITIES must be an integer"),
         ({"HIKARI_PERSIST_MAX_PENDING_ENTITIES": "-5"}, "max_pending_entities must be at least 1"),
         ({"HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS": "maybe"}, "HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS must be one of"),
+        ({"HIKARI_PERSIST_CHUNK_MEMBERS": "2"}, "HIKARI_PERSIST_CHUNK_MEMBERS must be one of"),
     ],
 )
 def test_bad_values_name_the_variable(env: Mapping[str, str], message: str) -> None:
