@@ -169,6 +169,9 @@ class SQLiteBackend(Batching, Backend):
             # Check what the file is before changing anything in it (even its journal mode).
             _prepare_schema(db, self.name, check=not self._checked_later())
             db.execute("PRAGMA synchronous=NORMAL")
+            # Events land all over the tables' B-trees: a page cache of 16 MiB (not 2) keeps their
+            # upper levels and hot pages in memory, about a sixth less writer time.
+            db.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
         except sqlite3.Error as exc:
             db.close()
             raise _open_error(self.name, exc, self._lock_timeout) from exc
@@ -525,6 +528,8 @@ class SQLiteBackend(Batching, Backend):
         row = await self.fetch_one("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
         return int(row[0]) if row is not None else 0
 
+
+_WRITER_CACHE_KIB: typing.Final = 16 * 1024
 
 # A read on the event loop's thread (see `_LoopReader`) is interrupted after this long and run in a
 # thread instead: far above an indexed lookup (microseconds), far below a noticeable loop stall.

@@ -114,6 +114,14 @@ def _received_embed(embed: hikari.Embed) -> hikari.Embed:
 _MessageT = typing.TypeVar("_MessageT", bound=hikari.PartialMessage)
 
 
+def _member_user_id(member: hikari.Member) -> int:
+    return int(member.user.id)
+
+
+def _first_two(row: tuple[typing.Any, ...]) -> tuple[typing.Any, typing.Any]:
+    return row[0], row[1]
+
+
 def _with_received_embeds(message: _MessageT) -> _MessageT:
     embeds = message.embeds
     if embeds is hikari.UNDEFINED or not embeds:
@@ -1096,6 +1104,9 @@ class Engine:
         members = [m for m in members if self._allowed("member", m) and self._user_ok(m.user)]
         if not members:
             return
+        # In key order, the statements below walk each B-tree once instead of jumping around it
+        # (a stable sort: of two copies of one member the later still wins).
+        members.sort(key=_member_user_id)
         existing = self._existing_members(guild_id, [int(m.user.id) for m in members])
         self._set_users([m.user for m in members])
         self._incref_users([int(m.user.id) for m in members if int(m.user.id) not in existing])
@@ -1118,9 +1129,10 @@ class Engine:
             )
         return found
 
-    def _set_reference_member(self, member: hikari.Member) -> None:
-        """``_set_member(member, is_reference=True)``."""
-        self._set_user(member.user)
+    def _set_reference_member(self, member: hikari.Member, *, user_stored: bool = False) -> None:
+        """``_set_member(member, is_reference=True)``; ``user_stored``: its user was just set."""
+        if not user_stored:
+            self._set_user(member.user)
         guild_id, user_id = int(member.guild_id), int(member.user.id)
         # A new member row holds its user: counted in the same statement as the check, which
         # (unlike a read) a server store can send along with the other writes.
@@ -1201,13 +1213,15 @@ class Engine:
     # --- presences ----------------------------------------------------------------------------
 
     def _set_presences(self, presences: Iterable[hikari.MemberPresence]) -> None:
+        rows = [
+            (int(p.guild_id), int(p.user_id), str(p.visible_status), self._codec.dumps(p))
+            for p in presences
+            if self._allowed("presence", p) and self._user_id_ok(int(p.user_id))
+        ]
+        if len(rows) > 1:
+            rows.sort(key=_first_two)  # key order: see _set_members
         self._db.executemany(
-            "INSERT OR REPLACE INTO presences (guild_id, user_id, status, data) VALUES (?, ?, ?, ?)",
-            [
-                (int(p.guild_id), int(p.user_id), str(p.visible_status), self._codec.dumps(p))
-                for p in presences
-                if self._allowed("presence", p) and self._user_id_ok(int(p.user_id))
-            ],
+            "INSERT OR REPLACE INTO presences (guild_id, user_id, status, data) VALUES (?, ?, ?, ?)", rows
         )
 
     def _clear_presences_for_guild(self, guild_id: int) -> None:
@@ -1367,7 +1381,8 @@ class Engine:
         self._set_user(message.author)
         guild_id = int(message.member.guild_id) if message.member else None
         if message.member:
-            self._set_reference_member(message.member)
+            # hikari builds a message's member around its author: that user is stored already.
+            self._set_reference_member(message.member, user_stored=message.member.user is message.author)
 
         if message.user_mentions is not hikari.UNDEFINED:
             self._set_users(message.user_mentions.values())
