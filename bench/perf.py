@@ -30,8 +30,11 @@ each target next to the measured figure:
    1,000 made lazily from member payloads of the generator (new user ids, one chunk alive at a time)
    into a few huge guilds, so neither the generator nor the session is held in memory. The chunks
    come as fast as hikari parses them, faster than the writer stores them: what waits in the
-   writer's queue is part of the figure. For comparison, a third run waits for the writer after
-   every 10 chunks (informational). Target: persist under a quarter of hikari's figure.
+   writer's queue is part of the figure. Two more runs, for comparison: the cache requesting the
+   members itself (``Cache(chunk_members=True)``, the bot built with ``auto_chunk_members=False``;
+   the offline shard answers each request with all of that guild's chunks at once, as Discord does),
+   and a producer awaiting ``cache.wait_for_room()`` before each record (what a shard cannot do).
+   Target: persist under a quarter of hikari's figure.
    ``--skip-memory`` leaves it out.
 5. cold start: a fresh process reopens the persist run's store, from constructing ``Cache`` /
    ``SQLiteBackend`` (opened the way a bot opens it) to the answer of the first ``get()``; also
@@ -498,12 +501,66 @@ async def child_loop(spec: JsonDict) -> JsonDict:
 # --- child: memory -------------------------------------------------------------------------------------
 
 
-def _memory_records(total: int, guilds: int, seed: int) -> Iterator[GatewayRecord]:
-    """About ``total`` members in ``guilds`` huge guilds, made lazily one chunk at a time.
+class _MemoryWorld:
+    """About ``total`` members in ``guilds`` huge guilds, their chunks made lazily one at a time.
 
     The guilds, and 1,000 member payloads of each that are cloned with new user ids, come from the
     generator; only ``READY``, each guild's first ``GUILD_CREATE`` and its own chunks are kept.
     """
+
+    def __init__(self, total: int, guilds: int, seed: int) -> None:
+        self.ready, self.creates, self.templates, self.shard_of = _memory_skeleton(guilds, seed)
+        self.per_guild = max(1, total // max(1, len(self.creates)))
+        self._next_user = _SYNTHETIC_USER_BASE
+
+    def flood(self) -> Iterator[GatewayRecord]:
+        """Every guild's ``GUILD_CREATE`` followed by all its chunks, as hikari's auto chunking gets them."""
+        yield from self.ready
+        for guild_id in self.creates:
+            yield self.create(guild_id)
+            yield from self.chunks(guild_id)
+
+    def create(self, guild_id: str) -> GatewayRecord:
+        return "GUILD_CREATE", self.shard_of[guild_id], {**self.creates[guild_id], "member_count": self.per_guild}
+
+    def chunks(self, guild_id: str) -> Iterator[GatewayRecord]:
+        per_guild = self.per_guild
+        chunk_count = -(-per_guild // _CHUNK)
+        pool = self.templates[guild_id]
+        for index in range(chunk_count):
+            size = min(_CHUNK, per_guild - index * _CHUNK)
+            members: list[JsonDict] = []
+            for i in range(size):
+                template = pool[(index * _CHUNK + i) % len(pool)]
+                name = f"{template['user']['username']}{i}"
+                user = {**template["user"], "id": str(self._next_user), "username": name}
+                members.append({**template, "user": user})
+                self._next_user += 1
+            payload: JsonDict = {
+                "guild_id": guild_id,
+                "members": members,
+                "chunk_index": index,
+                "chunk_count": chunk_count,
+                "not_found": [],
+            }
+            yield "GUILD_MEMBERS_CHUNK", self.shard_of[guild_id], payload
+
+    async def on_request(self, requests: asyncio.Queue[tuple[str, str | None]]) -> AsyncIterator[GatewayRecord]:
+        """``READY`` and every ``GUILD_CREATE``, then each guild's chunks once its members are requested
+        (all of them at once, with the request's nonce, as Discord sends them)."""
+        for record in self.ready:
+            yield record
+        for guild_id in self.creates:
+            yield self.create(guild_id)
+        for _ in self.creates:
+            guild_id, nonce = await requests.get()
+            for name, shard, payload in self.chunks(guild_id):
+                yield name, shard, {**payload, "nonce": nonce} if nonce is not None else payload
+
+
+def _memory_skeleton(
+    guilds: int, seed: int
+) -> tuple[list[GatewayRecord], dict[str, JsonDict], dict[str, list[JsonDict]], dict[str, int]]:
     skeleton = list(
         gateway_session.generate_session(
             seed=seed,
@@ -526,41 +583,7 @@ def _memory_records(total: int, guilds: int, seed: int) -> Iterator[GatewayRecor
             shard_of[payload["id"]] = shard
         elif name == "GUILD_MEMBERS_CHUNK" and payload["guild_id"] in creates:
             templates[payload["guild_id"]].extend(payload["members"])
-    del skeleton
-    yield from ready
-    per_guild = max(1, total // max(1, len(creates)))
-    next_user = _SYNTHETIC_USER_BASE
-    for guild_id, create in creates.items():
-        chunk_count = -(-per_guild // _CHUNK)
-        yield "GUILD_CREATE", shard_of[guild_id], {**create, "member_count": per_guild}
-        pool = templates[guild_id]
-        for index in range(chunk_count):
-            size = min(_CHUNK, per_guild - index * _CHUNK)
-            members: list[JsonDict] = []
-            for i in range(size):
-                template = pool[(index * _CHUNK + i) % len(pool)]
-                user = {**template["user"], "id": str(next_user), "username": f"{template['user']['username']}{i}"}
-                members.append({**template, "user": user})
-                next_user += 1
-            payload: JsonDict = {
-                "guild_id": guild_id,
-                "members": members,
-                "chunk_index": index,
-                "chunk_count": chunk_count,
-                "not_found": [],
-            }
-            yield "GUILD_MEMBERS_CHUNK", shard_of[guild_id], payload
-
-
-async def _paced(records: Iterable[GatewayRecord], cache: persist.Cache, every: int) -> AsyncIterator[GatewayRecord]:
-    """``records``, waiting for the writer to catch up after every ``every`` member chunks."""
-    chunks = 0
-    for record in records:
-        yield record
-        if record[0] == "GUILD_MEMBERS_CHUNK":
-            chunks += 1
-            if chunks % every == 0:
-                await cache.flush()
+    return ready, creates, templates, shard_of
 
 
 async def _throttled(records: Iterable[GatewayRecord], cache: persist.Cache) -> AsyncIterator[GatewayRecord]:
@@ -571,20 +594,27 @@ async def _throttled(records: Iterable[GatewayRecord], cache: persist.Cache) -> 
 
 
 async def child_memory(spec: JsonDict) -> JsonDict:
-    """Peak RSS holding the members: ``plain`` (hikari's cache), ``persist``, ``persist_paced`` or
+    """Peak RSS holding the members: ``plain`` (hikari's cache), ``persist``, ``persist_chunked`` or
     ``persist_throttled``.
 
-    ``persist_paced`` waits for the writer after every 10 chunks, so that the writer's queue (events
-    not stored yet, each holding its members) never holds more than about 10,000 members.
-    ``persist_throttled`` is a producer that respects the cache's backpressure: it awaits
-    ``cache.wait_for_room()`` before each record, so the queue stays under ``max_pending_entities``
-    (50,000 entities by default). A hikari shard cannot wait like this (it hands events over
+    ``plain`` and ``persist`` get every guild's chunks as they come with hikari's auto chunking (as
+    fast as hikari parses them). ``persist_chunked`` is a bot built with ``auto_chunk_members=False``
+    and ``Cache(chunk_members=True)``: the offline shard answers each member request the cache sends
+    with all of that guild's chunks at once, as Discord does, and the cache asks for the next guild
+    once the writer's queue has room. ``persist_throttled`` is a producer that respects the cache's
+    backpressure: it awaits ``cache.wait_for_room()`` before each record, so the queue stays under
+    ``max_pending_entities`` (50,000 entities by default). A hikari shard cannot wait like this (it hands events over
     synchronously); the plain ``persist`` run is what a gateway flood does.
     """
     config: str = spec["config"]
-    paced = config == "persist_paced"
+    chunked = config == "persist_chunked"
     throttled = config == "persist_throttled"
-    setup = _setup("persist" if paced or throttled else config, pathlib.Path(spec["db"]))
+    if chunked:
+        bot = offline.make_offline_bot(cache_settings=_no_hikari_cache(), auto_chunk_members=False)
+        backend = TimedSQLite(pathlib.Path(spec["db"]))
+        setup = Setup(bot, persist.Cache(bot, backend, chunk_members=True), backend)
+    else:
+        setup = _setup("persist" if throttled else config, pathlib.Path(spec["db"]))
     await offline.start_offline(setup.bot)
     gc.collect()
     baseline_peak, baseline_rss = _peak_rss_bytes(), _current_rss_bytes()
@@ -599,13 +629,21 @@ async def child_memory(spec: JsonDict) -> JsonDict:
 
     sampler = asyncio.create_task(sample_queue())
     started = time.perf_counter()
-    records = _memory_records(int(spec["members"]), int(spec["guilds"]), int(spec["seed"]))
-    if paced and setup.cache is not None:
-        stats = await offline.replay(setup.bot, _paced(records, setup.cache, 10))
+    world = _MemoryWorld(int(spec["members"]), int(spec["guilds"]), int(spec["seed"]))
+    if chunked:
+        requests: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
+
+        def answer(call: offline.ShardCall) -> None:
+            if call.method == "request_guild_members":
+                nonce = call.arguments["nonce"]
+                requests.put_nowait((str(int(call.arguments["guild"])), nonce if isinstance(nonce, str) else None))
+
+        shard = offline.OfflineShard(0, 1, intents=setup.bot.intents, on_call=answer)
+        stats = await offline.replay(setup.bot, world.on_request(requests), shards={0: shard})
     elif throttled and setup.cache is not None:
-        stats = await offline.replay(setup.bot, _throttled(records, setup.cache))
+        stats = await offline.replay(setup.bot, _throttled(world.flood(), setup.cache))
     else:
-        stats = await offline.replay(setup.bot, records)
+        stats = await offline.replay(setup.bot, world.flood())
     replayed = time.perf_counter()
     if setup.cache is not None:
         await setup.cache.flush()
@@ -862,8 +900,8 @@ def run(arguments: argparse.Namespace) -> JsonDict:
             result["memory"] = {
                 "plain": _run_child("memory", {**memory, "config": "plain", "db": ""}),
                 "persist": _run_child("memory", {**memory, "config": "persist", "db": str(folder / "memory.db")}),
-                "persist_paced": _run_child(
-                    "memory", {**memory, "config": "persist_paced", "db": str(folder / "memory_paced.db")}
+                "persist_chunked": _run_child(
+                    "memory", {**memory, "config": "persist_chunked", "db": str(folder / "memory_chunked.db")}
                 ),
                 "persist_throttled": _run_child(
                     "memory", {**memory, "config": "persist_throttled", "db": str(folder / "memory_throttled.db")}
@@ -1152,7 +1190,7 @@ def report(result: JsonDict) -> str:
         rows = (
             ("plain", "hikari's in-memory cache"),
             ("persist", "persist, hikari's cache off"),
-            ("persist_paced", "    same, waiting for the writer every 10 chunks"),
+            ("persist_chunked", "    same, Cache(chunk_members=True) asking guild by guild"),
             ("persist_throttled", "    same, the producer awaiting cache.wait_for_room()"),
         )
         for config, label in rows:
@@ -1168,7 +1206,9 @@ def report(result: JsonDict) -> str:
                 target_line("peak RSS, persist (hikari's cache off) / hikari's cache", label, figure)
                 out.append(_line("    (peak over the idle bot)", "", above))
             else:
-                out.append(_line(label, figure, above))
+                plain_peak = _get(memory, "plain", "peak_rss_bytes")
+                versus = f"{node['peak_rss_bytes'] / plain_peak:.2f}x, " if plain_peak and config != "plain" else ""
+                out.append(_line(label, figure, versus + above))
             queue = f", queue <= {node['max_queue_depth']:,} events" if node.get("max_queue_depth") is not None else ""
             size = f", file {_mib(node['database_bytes'])}" if node.get("database_bytes") else ""
             out.append(_line(f"      {node['members_held']:,} members, {node['total_s']:.0f} s{queue}{size}"))

@@ -743,6 +743,24 @@ async def test_offline_shard() -> None:
     assert not shard.is_connected
 
 
+async def test_replay_through_given_shards_that_answer_member_requests(records: list[Record]) -> None:
+    """A shard given to ``replay`` receives its records, and its ``on_call`` hook sees hikari's member
+    requests as they are made (what a benchmark needs to answer them with chunks, as Discord does)."""
+    bot = offline.make_offline_bot(cache_settings=cache_settings())
+    requested: list[int] = []
+
+    def on_call(call: offline.ShardCall) -> None:
+        if call.method == "request_guild_members":
+            requested.append(int(call.arguments["guild"]))
+
+    shard = offline.OfflineShard(0, 1, on_call=on_call)
+    stats = await offline.replay(bot, records, shards={0: shard})
+    assert stats.shards[0] is shard
+    large = [int(p["id"]) for p in named(records, "GUILD_CREATE") if p.get("large")]
+    assert requested == large
+    assert [int(c.arguments["guild"]) for c in shard.calls if c.method == "request_guild_members"] == large
+
+
 async def test_lifetime_events_without_connecting() -> None:
     bot = offline.make_offline_bot()
     seen: list[str] = []

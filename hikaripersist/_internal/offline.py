@@ -75,9 +75,12 @@ class OfflineShard(shard_api.GatewayShard):
         The intents the shard pretends to have identified with.
     user_id
         The bot's user id, if already known (otherwise it is set from ``READY`` by :func:`replay`).
+    on_call
+        Called with each :class:`ShardCall` as it is recorded, e.g. to answer member requests with
+        the requested guild's chunks, as Discord would.
     """
 
-    __slots__ = ("_calls", "_closed", "_intents", "_shard_count", "_shard_id", "_user_id")
+    __slots__ = ("_calls", "_closed", "_intents", "_on_call", "_shard_count", "_shard_id", "_user_id")
 
     def __init__(
         self,
@@ -86,8 +89,10 @@ class OfflineShard(shard_api.GatewayShard):
         *,
         intents: hikari.Intents = hikari.Intents.ALL,
         user_id: snowflakes.Snowflakeish | None = None,
+        on_call: Callable[[ShardCall], None] | None = None,
     ) -> None:
         self._shard_id = shard_id
+        self._on_call = on_call
         self._shard_count = shard_count
         self._intents = intents
         self._user_id = snowflakes.Snowflake(user_id) if user_id is not None else None
@@ -289,7 +294,10 @@ class OfflineShard(shard_api.GatewayShard):
         return self._closed
 
     def _record(self, method: str, **arguments: Any) -> None:
-        self._calls.append(ShardCall(method, arguments))
+        call = ShardCall(method, arguments)
+        self._calls.append(call)
+        if self._on_call is not None:
+            self._on_call(call)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -354,6 +362,7 @@ async def replay(
     shard_count: int | None = None,
     progress: Callable[[int], None] | None = None,
     yield_every: int = 1,
+    shards: Mapping[int, OfflineShard] | None = None,
 ) -> ReplayStats:
     """Feed recorded gateway dispatches to ``bot.event_manager.consume_raw_event``, in order.
 
@@ -378,6 +387,9 @@ async def replay(
     yield_every
         Yield to the event loop (``await asyncio.sleep(0)``) after every this many records so listeners
         run and their tasks do not pile up; ``0`` never yields until the end.
+    shards
+        Shards to feed the records of their ids through (e.g. with an ``on_call`` hook); the
+        others are created.
 
     Returns
     -------
@@ -394,7 +406,7 @@ async def replay(
         raise ValueError(msg)
 
     event_manager = bot.event_manager
-    stats = ReplayStats(events=0, events_by_name={}, unknown={}, failures=[], shards={})
+    stats = ReplayStats(events=0, events_by_name={}, unknown={}, failures=[], shards=dict(shards or {}))
     logged: set[str] = set()
     current = _Current()
     total_failures = 0
