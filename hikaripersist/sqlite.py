@@ -172,6 +172,8 @@ class SQLiteBackend(Batching, Backend):
             # Events land all over the tables' B-trees: a page cache of 16 MiB (not 2) keeps their
             # upper levels and hot pages in memory, about a sixth less writer time.
             db.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
+            # Statement journals (a savepoint's undo data) and sorts stay in memory, not temp files.
+            db.execute("PRAGMA temp_store=MEMORY")
         except sqlite3.Error as exc:
             db.close()
             raise _open_error(self.name, exc, self._lock_timeout) from exc
@@ -809,12 +811,35 @@ def _prepare_schema(db: sqlite3.Connection, name: str, *, check: bool = True) ->
         raise
 
 
+class _EventFailed(Exception):
+    """An event of a batch run without a savepoint per event failed (the batch was rolled back)."""
+
+
 def _apply_batch(
     db: sqlite3.Connection,
     batch: Sequence[hikari.Event],
     rule: Rule | None,
     state: _WriterState,
     request: ChangeRequest | None,
+) -> WriteResult:
+    # Almost no batch holds an event that fails, so batches run without a savepoint per event (each
+    # makes SQLite keep undo data for every page the event touches, about a sixth of the writer's
+    # time); the rare batch where one fails is rolled back and run again with them, so that only
+    # that event is skipped.
+    try:
+        return _apply_events(db, batch, rule, state, request, isolate=len(batch) == 1)
+    except _EventFailed:
+        return _apply_events(db, batch, rule, state, request, isolate=True)
+
+
+def _apply_events(
+    db: sqlite3.Connection,
+    batch: Sequence[hikari.Event],
+    rule: Rule | None,
+    state: _WriterState,
+    request: ChangeRequest | None,
+    *,
+    isolate: bool,
 ) -> WriteResult:
     # A prune counts its removals per kind through the change tracking, whoever listens.
     pruning = any(isinstance(event, ops.PruneOp) for event in batch)
@@ -838,7 +863,8 @@ def _apply_batch(
             db.execute("DELETE FROM persist_touched")
         received = ops.received_times(batch)
         for index, event in enumerate(batch):
-            db.execute("SAVEPOINT ev")
+            if isolate:
+                db.execute("SAVEPOINT ev")
             before = db.total_changes
             try:
                 engine.apply(event, received=received[index])
@@ -847,6 +873,8 @@ def _apply_batch(
             except Exception as exc:
                 if _store_failure(db, exc):
                     raise  # the file failed, not the event: the whole batch is retried
+                if not isolate:
+                    raise _EventFailed from exc
                 db.execute("ROLLBACK TO ev")
                 engine.discard_changes()
                 if isinstance(event, ops.PruneOp):
@@ -860,12 +888,17 @@ def _apply_batch(
                 errors.append(None)
                 rows += written - engine.bookkeeping_rows
                 changes.extend((index, change) for change in found)
-            db.execute("RELEASE ev")
+            if isolate:
+                db.execute("RELEASE ev")
         if rule is not None and rule.message.max_age is not None and rule.message.enabled:
             expired, written, found = _expire(db, engine, state)
             rows += written
             changes.extend((len(batch), change) for change in found)
         db.execute("COMMIT")
+    except _EventFailed:
+        with contextlib.suppress(sqlite3.Error):  # (SQLite may have rolled back already)
+            db.execute("ROLLBACK")
+        raise
     except BaseException:
         state.failing = True
         with contextlib.suppress(sqlite3.Error):

@@ -194,8 +194,10 @@ PARTIAL_INDEXES: typing.Final[tuple[tuple[str, str, str, str], ...]] = (
 
 def iso_time(value: datetime.datetime) -> str:
     """The text form of times in named columns: UTC ISO 8601 with milliseconds, sortable as text."""
-    value = value.astimezone(datetime.timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.tzinfo is not datetime.timezone.utc:  # (hikari's times are; `astimezone` costs a call)
+        value = value.astimezone(datetime.timezone.utc)
+    # "YYYY-MM-DDTHH:MM:SS.mmm+00:00" from C, half the cost of strftime.
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class Migration(typing.NamedTuple):
