@@ -309,30 +309,53 @@ def _encode_app(_: typing.Any) -> dict[str, int]:
     return {_APP: 0}
 
 
-def _instance_encoder(spec: _ClassSpec) -> _Encoder:
+def _instance_encoder(spec: _ClassSpec, names: tuple[str, ...] | None = None) -> _Encoder:
+    """The encoder of ``spec``'s class storing ``names`` (default: every field)."""
     tag = spec.tag
-    names = spec.names
-    getter = spec.getter
-    passthrough = _PASSTHROUGH
-    encoders = _ENCODERS
+    names = spec.names if names is None else names
     missing = _MISSING
 
     def encode_instance(obj: typing.Any) -> dict[str, typing.Any]:
+        # Any object, even one with unset slots: only the fields that are set are stored.
         out: dict[str, typing.Any] = {_CLASS_KEY: tag}
-        try:
-            values = getter(obj)
-        except AttributeError:  # an unset slot: store the fields that are set
-            values = tuple(getattr(obj, name, missing) for name in names)
-        for name, value in zip(names, values, strict=True):
-            tp = _type(value)
-            if tp in passthrough:
-                out[name] = value
-            elif value is not missing:
-                encoder = encoders.get(tp)
-                out[name] = (encoder or _make_encoder(value))(value)
+        for name in names:
+            value = getattr(obj, name, missing)
+            if value is not missing:
+                out[name] = _encode(value)
         return out
 
-    return encode_instance
+    return _compile_encoder(tag, names, encode_instance)
+
+
+def _compile_encoder(tag: str, names: tuple[str, ...], fallback: _Encoder) -> _Encoder:
+    """Generate an encoder for objects of class ``tag`` storing the fields ``names``.
+
+    One C call fetches every field, a passthrough value (a string, a snowflake...) is tested for and
+    kept as is, anything else goes to `_encode`, and the result is one dict display, in the order of
+    ``names``: several times less work than a loop over the fields. An object with an unset slot
+    goes to ``fallback``. The generated text holds only field names of the class.
+    """
+    namespace: dict[str, typing.Any] = {
+        "getter": _tuple_getter(names),
+        "PT": _PASSTHROUGH,
+        "enc": _encode,
+        "fallback": fallback,
+    }
+    values = [f"v{i}" for i in range(len(names))]
+    lines = ["def encode_fast(obj, /):"]
+    if names:
+        lines += [
+            "    try:",
+            f"        ({', '.join(values)},) = getter(obj)",
+            "    except AttributeError:",
+            "        return fallback(obj)",
+        ]
+    for value in values:
+        lines += [f"    if type({value}) not in PT:", f"        {value} = enc({value})"]
+    items = [f"{_CLASS_KEY!r}: {tag!r}", *(f"{name!r}: {value}" for name, value in zip(names, values, strict=True))]
+    lines.append(f"    return {{{', '.join(items)}}}")
+    exec(compile("\n".join(lines), f"<hikaripersist encoder of {tag}>", "exec"), namespace)
+    return typing.cast("_Encoder", namespace["encode_fast"])
 
 
 def _make_encoder(value: typing.Any) -> _Encoder:
@@ -404,18 +427,20 @@ def encode(obj: object, *, exclude: Collection[str] = ()) -> typing.Any:
     """
     if not exclude:
         return _encode(obj)
-    spec = _spec_for(type(obj))
-    unknown = set(exclude).difference(spec.field_set)
-    if unknown:
-        msg = f"{spec.tag} has no field(s) {sorted(unknown)}"
-        raise ValueError(msg)
-    out: dict[str, typing.Any] = {_CLASS_KEY: spec.tag}
-    for name in spec.names:
-        if name not in exclude:
-            value = getattr(obj, name, _MISSING)
-            if value is not _MISSING:
-                out[name] = _encode(value)
-    return out
+    key = (_type(obj), exclude if isinstance(exclude, tuple) else tuple(sorted(exclude)))
+    encoder = _EXCLUDING.get(key)
+    if encoder is None:
+        spec = _spec_for(key[0])
+        unknown = set(exclude).difference(spec.field_set)
+        if unknown:
+            msg = f"{spec.tag} has no field(s) {sorted(unknown)}"
+            raise ValueError(msg)
+        encoder = _EXCLUDING[key] = _instance_encoder(spec, tuple(n for n in spec.names if n not in exclude))
+    return encoder(obj)
+
+
+# (class, excluded fields) -> encoder of the other fields.
+_EXCLUDING: dict[tuple[type[typing.Any], tuple[str, ...]], _Encoder] = {}
 
 
 ##########
