@@ -66,6 +66,8 @@ class SQLConnection(typing.Protocol):
     ) -> typing.Any: ...
 
 
+# From this many users set at once, the dropped ones are looked up first (see `Engine._set_users`).
+_FEW_USERS: typing.Final[int] = 8
 # Entities encoded between two moments the writer thread lets go of the GIL (see StoreCodec).
 _PACE: typing.Final[int] = 32
 
@@ -721,8 +723,28 @@ class Engine:
 
     def _set_users(self, users: Iterable[hikari.User]) -> None:
         rows = [self._user_row(u) for u in users]
-        self._db.executemany(_SNAPSHOT_DROPPED_USER, [(r[0],) for r in rows])
+        ids = [r[0] for r in rows]
+        if len(ids) >= _FEW_USERS:
+            # Only a dropped record (rare) is snapshotted: one query finds them among many users
+            # instead of one statement per user.
+            ids = self._dropped_users(ids)
+        if ids:
+            self._db.executemany(_SNAPSHOT_DROPPED_USER, [(i,) for i in ids])
         self._db.executemany(_UPSERT_USER, rows)
+
+    def _dropped_users(self, user_ids: Sequence[int]) -> list[int]:
+        """Those of ``user_ids`` whose stored record was dropped from the cache (``in_cache = 0``)."""
+        found: list[int] = []
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.extend(
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT id FROM user_records WHERE in_cache = 0 AND id IN ({marks})", tuple(chunk)
+                ).fetchall()
+            )
+        return found
 
     def _incref_users(self, user_ids: Iterable[int], delta: int = 1) -> None:
         """Count references to the current records of ``user_ids``."""
