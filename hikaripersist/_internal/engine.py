@@ -734,16 +734,15 @@ class Engine:
 
     def _dropped_users(self, user_ids: Sequence[int]) -> list[int]:
         """Those of ``user_ids`` whose stored record was dropped from the cache (``in_cache = 0``)."""
+        return self._ids_among("SELECT id FROM user_records WHERE in_cache = 0 AND id IN ({})", (), user_ids)
+
+    def _ids_among(self, sql: str, params: _Params, ids: Sequence[int]) -> list[int]:
+        """The first column of ``sql``'s rows, its ``IN ({})`` list given ``ids`` 500 at a time after ``params``."""
         found: list[int] = []
-        for start in range(0, len(user_ids), 500):
-            chunk = user_ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            found.extend(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT id FROM user_records WHERE in_cache = 0 AND id IN ({marks})", tuple(chunk)
-                ).fetchall()
-            )
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._db.execute(sql.format(", ".join("?" * len(chunk))), (*params, *chunk)).fetchall()
+            found.extend(r[0] for r in rows)
         return found
 
     def _incref_users(self, user_ids: Iterable[int], delta: int = 1) -> None:
@@ -1138,18 +1137,8 @@ class Engine:
         )
 
     def _existing_members(self, guild_id: int, user_ids: Sequence[int]) -> set[int]:
-        found: set[int] = set()
-        for start in range(0, len(user_ids), 500):
-            chunk = user_ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT user_id FROM member_records WHERE guild_id = ? AND user_id IN ({marks})",
-                    (guild_id, *chunk),
-                ).fetchall()
-            )
-        return found
+        sql = "SELECT user_id FROM member_records WHERE guild_id = ? AND user_id IN ({})"
+        return set(self._ids_among(sql, (guild_id,), user_ids))
 
     def _set_reference_member(self, member: hikari.Member, *, user_stored: bool = False) -> None:
         """``_set_member(member, is_reference=True)``; ``user_stored``: its user was just set."""
