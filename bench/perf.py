@@ -44,7 +44,7 @@ each target next to the measured figure:
 Every measurement that builds a bot runs in a child process of its own (this script with
 ``--child``), so caches, garbage and allocator state of one do not affect another.
 
-Run: ``python bench/perf.py [--scale small|full] [--skip-memory] [--memory-members N]``. ``small``
+Run: ``python bench/perf.py [--scale small|full] [--skip-memory] [--memory-members N] [--memory-guilds N]``. ``small``
 (default) takes about a minute; ``full`` (50 guilds, the biggest with 25,000 members, ~217,000
 events, 1,000,000 members for the memory test) takes about 20 minutes on two cores. It prints a table,
 and writes ``bench/results/perf.json`` and a plot of the ingest and read figures to
@@ -807,6 +807,8 @@ def run(arguments: argparse.Namespace) -> JsonDict:
     scale = SCALES[arguments.scale]
     if arguments.memory_members is not None:
         scale = dataclasses.replace(scale, memory_members=arguments.memory_members)
+    if arguments.memory_guilds is not None:
+        scale = dataclasses.replace(scale, memory_guilds=max(1, arguments.memory_guilds))
     if arguments.repeat is not None:
         scale = dataclasses.replace(scale, repeat=max(1, arguments.repeat))
     seed: int = arguments.seed
@@ -1357,6 +1359,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--scale", choices=sorted(SCALES), default="small", help="run size (default: small)")
     parser.add_argument("--skip-memory", action="store_true", help="leave out the memory measurement")
     parser.add_argument("--memory-members", type=int, default=None, help="members for the memory measurement")
+    parser.add_argument(
+        "--memory-guilds",
+        type=int,
+        default=None,
+        help="guilds the memory measurement's members are spread over (full: 4, small: 2)",
+    )
     parser.add_argument("--repeat", type=int, default=None, help="runs of each quick measurement (default 3)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="folder for perf.json and perf.png")
