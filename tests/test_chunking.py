@@ -219,6 +219,31 @@ async def test_a_guild_left_while_queued_is_not_asked_for(db_path: pathlib.Path)
         assert sorted(requested(c.fake)) == sorted(LARGE - {left})
 
 
+async def test_a_new_session_forgets_the_queue_and_asks_for_the_guilds_it_sends_again(db_path: pathlib.Path) -> None:
+    """A READY starts a new session: the guilds queued in the old one are forgotten (the new session sends
+    its guilds again, and those are asked for)."""
+    async with connected(db_path, auto_chunk=False, chunk_members=True) as c:
+        await asyncio.wait_for(c.cache.held.wait(), TIMEOUT)
+        first = requested(c.fake)[0]
+        assert (await c.cache.stats()).guilds_to_chunk == len(LARGE) - 1
+        ready = asyncio.Event()
+
+        async def on_ready(event: hikari.ShardReadyEvent) -> None:
+            ready.set()
+
+        c.bot.event_manager.subscribe(hikari.ShardReadyEvent, on_ready)
+        await c.fake.dispatch(*INITIAL[0])
+        await asyncio.wait_for(ready.wait(), TIMEOUT)  # the chunker's listener, subscribed first, ran first
+        assert (await c.cache.stats()).guilds_to_chunk == 0
+
+        again = next(g for g in sorted(LARGE) if g != first)
+        create = next(p for name, p in INITIAL if name == "GUILD_CREATE" and p["id"] == again)
+        await c.fake.dispatch("GUILD_CREATE", create)
+        c.backend.gate.set()
+        await c.watch.wait_for_guilds(2)
+        assert requested(c.fake) == [first, again]
+
+
 async def test_a_guild_that_never_answers_is_given_up(
     db_path: pathlib.Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
