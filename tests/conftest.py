@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import importlib
 import typing
@@ -18,7 +20,7 @@ from tests.services import MYSQL_URL, POSTGRESQL_URL, REDIS_URL, require_service
 
 if typing.TYPE_CHECKING:
     import pathlib
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterator
 
     from hikaripersist._internal.gateway_session import GatewayRecord
 
@@ -65,6 +67,23 @@ async def cache(bot: hikari.GatewayBot, db_path: pathlib.Path) -> AsyncIterator[
     cache = persist.Cache(bot, persist.SQLiteBackend(db_path))
     async with cache:
         yield cache
+
+
+@contextlib.asynccontextmanager
+async def filled_cache(
+    tmp_path: pathlib.Path, members: int, *, seed: int
+) -> AsyncGenerator[tuple[hikari.GatewayBot, persist.Cache], None]:
+    """An open cache (closed on exit) on a fresh SQLite file, holding one generated guild of ``members``."""
+    bot = make_bot(hikari_cache=False)
+    cache = persist.Cache(bot, persist.SQLiteBackend(tmp_path / "c.db"))
+    await cache.open()
+    try:
+        records = gateway_session.generate_session(seed=seed, guilds=1, members=[members], churn=0.0, varied=False)
+        await offline.replay(bot, records)
+        await asyncio.wait_for(cache.flush(), 60.0)
+        yield bot, cache
+    finally:
+        await cache.close()
 
 
 @pytest.fixture

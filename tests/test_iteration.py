@@ -9,26 +9,15 @@ import hikari
 
 import hikaripersist as persist
 from hikaripersist._internal import gateway_session, offline
-from tests.conftest import make_bot, session
+from tests.conftest import filled_cache, make_bot, session
 from tests.reference import compare_with_hikari
 
 if typing.TYPE_CHECKING:
     import pathlib
 
 
-async def _filled(tmp_path: pathlib.Path, members: int) -> tuple[hikari.GatewayBot, persist.Cache]:
-    bot = make_bot(hikari_cache=False)
-    cache = persist.Cache(bot, persist.SQLiteBackend(tmp_path / "c.db"))
-    await cache.open()
-    records = gateway_session.generate_session(seed=9, guilds=1, members=[members], churn=0.0, varied=False)
-    await offline.replay(bot, records)
-    await cache.flush()
-    return bot, cache
-
-
 async def test_iteration_memory_stays_flat(tmp_path: pathlib.Path) -> None:
-    _, cache = await _filled(tmp_path, 12_000)
-    try:
+    async with filled_cache(tmp_path, 12_000, seed=9) as (_, cache):
         total = await cache.members.count()
         assert total >= 12_000
 
@@ -47,14 +36,11 @@ async def test_iteration_memory_stays_flat(tmp_path: pathlib.Path) -> None:
         assert seen == total == len(everything)
         # Iterating holds one batch at a time; collecting holds every member at once.
         assert iterating_peak * 5 < collecting_peak, (iterating_peak, collecting_peak)
-    finally:
-        await cache.close()
 
 
 async def test_iteration_sees_one_snapshot_while_the_store_changes(tmp_path: pathlib.Path) -> None:
     """Rows written while an iteration is under way do not appear in it (they do in the next one)."""
-    bot, cache = await _filled(tmp_path, 3_000)
-    try:
+    async with filled_cache(tmp_path, 3_000, seed=9) as (bot, cache):
         before = await cache.members.count()
         guild_id = (await cache.guilds.all().first() or typing.cast("hikari.GatewayGuild", None)).id
         shard = offline.OfflineShard(0, 1, user_id=gateway_session.BOT_USER_ID)
@@ -79,8 +65,6 @@ async def test_iteration_sees_one_snapshot_while_the_store_changes(tmp_path: pat
             seen += 1
         assert seen == before
         assert await cache.members.count() == before + 600
-    finally:
-        await cache.close()
 
 
 async def test_an_open_iteration_of_an_in_memory_database_does_not_block_writes() -> None:

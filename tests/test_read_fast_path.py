@@ -22,7 +22,7 @@ import hikaripersist as persist
 from hikaripersist import queries
 from hikaripersist import sqlite as sqlite_
 from hikaripersist._internal import codec, gateway_session, offline
-from tests.conftest import make_bot, session
+from tests.conftest import filled_cache, make_bot, session
 from tests.deepeq import assert_deep_equal
 
 if typing.TYPE_CHECKING:
@@ -33,16 +33,6 @@ TIMEOUT: typing.Final = 30.0
 SLOW_SQL: typing.Final = (
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c"
 )
-
-
-async def _filled(tmp_path: pathlib.Path, members: int) -> tuple[hikari.GatewayBot, persist.Cache]:
-    bot = make_bot(hikari_cache=False)
-    cache = persist.Cache(bot, persist.SQLiteBackend(tmp_path / "c.db"))
-    await cache.open()
-    records = gateway_session.generate_session(seed=3, guilds=1, members=[members], churn=0.0, varied=False)
-    await offline.replay(bot, records)
-    await asyncio.wait_for(cache.flush(), TIMEOUT)
-    return bot, cache
 
 
 def _member_update(member: hikari.Member, nickname: str) -> dict[str, typing.Any]:
@@ -73,8 +63,7 @@ def _loop_reader(cache: persist.Cache) -> sqlite_._LoopReader:  # pyright: ignor
 
 
 async def test_loop_thread_lookups_see_each_commit_right_after_flush(tmp_path: pathlib.Path) -> None:
-    bot, cache = await _filled(tmp_path, 300)
-    try:
+    async with filled_cache(tmp_path, 300, seed=3) as (bot, cache):
         member = await cache.members.all().first()
         assert member is not None
         _loop_reader(cache)
@@ -88,15 +77,12 @@ async def test_loop_thread_lookups_see_each_commit_right_after_flush(tmp_path: p
             assert found is not None
             assert found.nickname == nickname
             assert await cache.members.count(nickname=nickname) == 1
-    finally:
-        await cache.close()
 
 
 async def test_a_read_during_a_long_write_transaction_returns_the_committed_state(tmp_path: pathlib.Path) -> None:
-    _, cache = await _filled(tmp_path, 300)
-    backend = cache.backend
-    assert isinstance(backend, persist.SQLiteBackend)
-    try:
+    async with filled_cache(tmp_path, 300, seed=3) as (_, cache):
+        backend = cache.backend
+        assert isinstance(backend, persist.SQLiteBackend)
         member = await cache.members.all().first()
         assert member is not None
         total = await cache.members.count()
@@ -125,15 +111,12 @@ async def test_a_read_during_a_long_write_transaction_returns_the_committed_stat
             await asyncio.wait_for(writing, TIMEOUT)
         assert await cache.members.get(guild_id=member.guild_id, member_id=member.id) is None
         assert await cache.members.count() == total - 1
-    finally:
-        await cache.close()
 
 
 async def test_a_long_read_is_interrupted_on_the_loop_and_answered_in_a_thread(tmp_path: pathlib.Path) -> None:
-    _, cache = await _filled(tmp_path, 50)
-    backend = cache.backend
-    assert isinstance(backend, persist.SQLiteBackend)
-    try:
+    async with filled_cache(tmp_path, 50, seed=3) as (_, cache):
+        backend = cache.backend
+        assert isinstance(backend, persist.SQLiteBackend)
         await cache.members.count()
         reader = _loop_reader(cache)
 
@@ -159,15 +142,12 @@ async def test_a_long_read_is_interrupted_on_the_loop_and_answered_in_a_thread(t
         assert reader.read(counting, (10,), one=True) is None  # not tried
         assert reader.read(counting, (3_000_000,), one=True) is None
         assert [reader.read(counting, (10,), one=True) for _ in range(3)] == [None, None, [(10,)]]
-    finally:
-        await cache.close()
 
 
 async def test_iteration_lets_the_loop_run_between_slices(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, cache = await _filled(tmp_path, 400)
-    try:
+    async with filled_cache(tmp_path, 400, seed=3) as (_, cache):
         total = await cache.members.count()
         ticks = 0
         stop = False
@@ -188,15 +168,12 @@ async def test_iteration_lets_the_loop_run_between_slices(
         await task
         assert len(seen) == total
         assert ticks - before >= total - 1
-    finally:
-        await cache.close()
 
 
 async def test_chunked_iteration_with_prefetch_matches_and_releases_its_connection(tmp_path: pathlib.Path) -> None:
-    _, cache = await _filled(tmp_path, 2500)
-    backend = cache.backend
-    assert isinstance(backend, persist.SQLiteBackend)
-    try:
+    async with filled_cache(tmp_path, 2500, seed=3) as (_, cache):
+        backend = cache.backend
+        assert isinstance(backend, persist.SQLiteBackend)
         sql = "SELECT user_id FROM member_records ORDER BY guild_id, user_id"
         expected = [row async for chunk in backend.fetch(sql, chunk=100_000) for row in chunk]
         # A statement too long for the loop-thread budget is read in a thread, chunk after chunk.
@@ -213,8 +190,6 @@ async def test_chunked_iteration_with_prefetch_matches_and_releases_its_connecti
             break
         await members.aclose()
         assert len([m async for m in cache.members.all()]) == await cache.members.count()
-    finally:
-        await cache.close()
 
 
 async def test_in_memory_reads_never_use_the_loop_thread() -> None:
