@@ -30,10 +30,12 @@ each target next to the measured figure:
    1,000 made lazily from member payloads of the generator (new user ids, one chunk alive at a time)
    into a few huge guilds, so neither the generator nor the session is held in memory. The chunks
    come as fast as hikari parses them, faster than the writer stores them: what waits in the
-   writer's queue is part of the figure. Two more runs, for comparison: the cache requesting the
-   members itself (``Cache(chunk_members=True)``, the bot built with ``auto_chunk_members=False``;
-   the offline shard answers each request with all of that guild's chunks at once, as Discord does),
-   and a producer awaiting ``cache.wait_for_room()`` before each record (what a shard cannot do).
+   writer's queue is part of the figure (past the budget it waits in the spill file, on disk).
+   Three more runs, for comparison: the same with ``Cache(spill=False)`` (the whole backlog waits in
+   memory), the cache requesting the members itself (``Cache(chunk_members=True)``, the bot built
+   with ``auto_chunk_members=False``; the offline shard answers each request with all of that
+   guild's chunks at once, as Discord does), and a producer awaiting ``cache.wait_for_room()``
+   before each record (what a shard cannot do).
    Target: persist under a quarter of hikari's figure.
    ``--skip-memory`` leaves it out.
 5. cold start: a fresh process reopens the persist run's store, from constructing ``Cache`` /
@@ -236,7 +238,14 @@ CONFIGS: typing.Final[dict[str, str]] = {
 }
 
 
-def _setup(config: str, path: pathlib.Path, *, gate: asyncio.Event | None = None, max_pending: int = 10_000) -> Setup:
+def _setup(
+    config: str,
+    path: pathlib.Path,
+    *,
+    gate: asyncio.Event | None = None,
+    max_pending: int = 10_000,
+    spill: bool = True,
+) -> Setup:
     if config == "plain":
         return Setup(offline.make_offline_bot(), None, None)
     if config == "persist_hikari":
@@ -244,7 +253,7 @@ def _setup(config: str, path: pathlib.Path, *, gate: asyncio.Event | None = None
     else:
         bot = offline.make_offline_bot(cache_settings=_no_hikari_cache())
     backend = TimedSQLite(path, gate=gate)
-    return Setup(bot, persist.Cache(bot, backend, max_pending=max_pending), backend)
+    return Setup(bot, persist.Cache(bot, backend, max_pending=max_pending, spill=spill), backend)
 
 
 def _load_session(path: str) -> list[GatewayRecord]:
@@ -264,8 +273,15 @@ async def child_ingest(spec: JsonDict) -> JsonDict:
     isolated: bool = spec.get("isolated", False)
     records = _load_session(spec["session"])
     gate = asyncio.Event() if isolated else None
-    # Isolated: every event waits in the queue, so the queue must not push back on the listeners.
-    setup = _setup(config, pathlib.Path(spec["db"]), gate=gate, max_pending=10**9 if isolated else 10_000)
+    # Isolated: every event waits in the queue, in memory (the writer alone is measured, not the
+    # spill file), and the queue must not push back on the listeners.
+    setup = _setup(
+        config,
+        pathlib.Path(spec["db"]),
+        gate=gate,
+        max_pending=10**9 if isolated else 10_000,
+        spill=not isolated,
+    )
     await offline.start_offline(setup.bot)
     started = time.perf_counter()
     stats = await offline.replay(setup.bot, records)
@@ -594,8 +610,8 @@ async def _throttled(records: Iterable[GatewayRecord], cache: persist.Cache) -> 
 
 
 async def child_memory(spec: JsonDict) -> JsonDict:
-    """Peak RSS holding the members: ``plain`` (hikari's cache), ``persist``, ``persist_chunked`` or
-    ``persist_throttled``.
+    """Peak RSS holding the members: ``plain`` (hikari's cache), ``persist``, ``persist_unspilled``,
+    ``persist_chunked`` or ``persist_throttled``.
 
     ``plain`` and ``persist`` get every guild's chunks as they come with hikari's auto chunking (as
     fast as hikari parses them). ``persist_chunked`` is a bot built with ``auto_chunk_members=False``
@@ -604,7 +620,8 @@ async def child_memory(spec: JsonDict) -> JsonDict:
     once the writer's queue has room. ``persist_throttled`` is a producer that respects the cache's
     backpressure: it awaits ``cache.wait_for_room()`` before each record, so the queue stays under
     ``max_pending_entities`` (50,000 entities by default). A hikari shard cannot wait like this (it hands events over
-    synchronously); the plain ``persist`` run is what a gateway flood does.
+    synchronously); the plain ``persist`` run is what a gateway flood does (the backlog past the
+    budget waiting in the spill file), ``persist_unspilled`` the same with every queued event in memory.
     """
     config: str = spec["config"]
     chunked = config == "persist_chunked"
@@ -614,7 +631,11 @@ async def child_memory(spec: JsonDict) -> JsonDict:
         backend = TimedSQLite(pathlib.Path(spec["db"]))
         setup = Setup(bot, persist.Cache(bot, backend, chunk_members=True), backend)
     else:
-        setup = _setup("persist" if throttled else config, pathlib.Path(spec["db"]))
+        setup = _setup(
+            "persist" if throttled or config == "persist_unspilled" else config,
+            pathlib.Path(spec["db"]),
+            spill=config != "persist_unspilled",
+        )
     await offline.start_offline(setup.bot)
     gc.collect()
     baseline_peak, baseline_rss = _peak_rss_bytes(), _current_rss_bytes()
@@ -902,6 +923,9 @@ def run(arguments: argparse.Namespace) -> JsonDict:
             result["memory"] = {
                 "plain": _run_child("memory", {**memory, "config": "plain", "db": ""}),
                 "persist": _run_child("memory", {**memory, "config": "persist", "db": str(folder / "memory.db")}),
+                "persist_unspilled": _run_child(
+                    "memory", {**memory, "config": "persist_unspilled", "db": str(folder / "memory_unspilled.db")}
+                ),
                 "persist_chunked": _run_child(
                     "memory", {**memory, "config": "persist_chunked", "db": str(folder / "memory_chunked.db")}
                 ),
@@ -1192,6 +1216,7 @@ def report(result: JsonDict) -> str:
         rows = (
             ("plain", "hikari's in-memory cache"),
             ("persist", "persist, hikari's cache off"),
+            ("persist_unspilled", "    same, Cache(spill=False): the whole flood waits in memory"),
             ("persist_chunked", "    same, Cache(chunk_members=True) asking guild by guild"),
             ("persist_throttled", "    same, the producer awaiting cache.wait_for_room()"),
         )

@@ -10,6 +10,7 @@ import collections.abc
 import contextlib
 import inspect
 import logging
+import os
 import time
 import typing
 
@@ -21,11 +22,11 @@ from hikaripersist._internal import ops
 from hikaripersist._internal.chunking import MemberChunker
 from hikaripersist._internal.engine import Engine
 from hikaripersist._internal.kinds import KINDS, SINGULAR
+from hikaripersist._internal.spill import Spilled, SpillFile
 from hikaripersist.backend import BackendError, CacheStartupError, ChangeRequest
 from hikaripersist.view import CacheView
 
 if typing.TYPE_CHECKING:
-    import os
     import types
     from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 
@@ -78,11 +79,21 @@ _SHED_EVENTS: typing.Final[dict[str, tuple[type[hikari.Event], ...]]] = {
 _PRUNE_STEP: typing.Final[int] = 500
 _PRUNE_LOG_INTERVAL: typing.Final[float] = 5.0
 _STORED_EVENT_TYPES: typing.Final = frozenset(Engine.handled_event_types())
+# Heaviest event written to the spill file: encoding is about a fifth of what hikari's parse took,
+# but one huge guild create at once would still stall the loop; such events wait in memory.
+_SPILL_MAX_WEIGHT: typing.Final[int] = 5_000
+# Entities read back from the spill file for one batch at most (the writer holds them all at once).
+_SPILL_BATCH_WEIGHT: typing.Final[int] = 10_000
+# Seconds of reading back spilled events after which the writer lets the event loop run.
+_SPILL_READ_SLICE: typing.Final[float] = 0.002
 # Our own events, and exception events (confirming those could loop when a listener keeps failing).
 _NEVER_CONFIRMED: typing.Final = (events_.Confirmed, events_.PersistEvent, ops.InternalOp, hikari.ExceptionEvent)
 _EventT = typing.TypeVar("_EventT", bound=hikari.Event)
 _CallbackT = typing.TypeVar("_CallbackT", bound="Callable[..., Coroutine[typing.Any, typing.Any, None]]")
 _Listener = typing.Callable[[_EventT], "Coroutine[typing.Any, typing.Any, None]"]
+# A queued event: (submission number, the event or where it waits in the spill file, when it was
+# received in ns since the epoch, its weight in the intake budget).
+_Queued: typing.TypeAlias = "tuple[int, hikari.Event | Spilled, int, int]"
 
 
 class _App(typing.Protocol):
@@ -133,6 +144,10 @@ class CacheStats(collections.abc.Mapping[str, int]):
     """Member chunk requests the cache sent (``Cache(chunk_members=True)``)."""
     guilds_to_chunk: int = attrs.field(default=0)
     """Guilds whose members the cache will ask for or is receiving (``Cache(chunk_members=True)``)."""
+    queue_spilled: int = attrs.field(default=0)
+    """Queued events waiting in the spill file rather than in memory (``Cache(spill=...)``)."""
+    events_spilled: int = attrs.field(default=0)
+    """Events that waited in the spill file since the cache was created."""
 
     def __getitem__(self, kind: str) -> int:
         return self.rows[kind]
@@ -183,17 +198,24 @@ class Cache(CacheView):
         ``hikari.GatewayBot(..., auto_chunk_members=False)``: hikari would otherwise ask for every
         guild at once as the guilds arrive, and a flood Discord already sends cannot be slowed.
         Guilds whose members the rule does not store are not asked for.
+    spill
+        Where events wait while the queue in memory is over a budget: ``True`` (the default) in a
+        temporary file next to an SQLite or JSON store (the system's temporary folder for other
+        stores), a folder path for a file there, ``False`` to keep every queued event in memory.
+        The file is unlinked (nothing is left behind, even after a crash) and emptied each time
+        the writer catches up.
 
     Notes
     -----
     The backend opens on `hikari.StartingEvent` (before any shard connects) and drains and closes
     on `hikari.StoppedEvent` (after every shard closed). Scripts can use ``async with cache:``.
 
-    While the queue is over either budget (backpressure), the cache's listeners and confirmations
-    wait for the writer, producers that can wait ([`wait_for_room`][]) are held back, events of the
-    kinds the rule lets it shed (``Rule(shed=...)``) are dropped and counted, and a warning is
-    logged when this lasts. hikari hands gateway events over synchronously, so a shard itself
-    cannot be slowed: without shedding, a long flood still grows the queue. Member chunks, the
+    While the queue is over either budget (backpressure), producers that can wait
+    ([`wait_for_room`][]) are held back, events of the kinds the rule lets it shed
+    (``Rule(shed=...)``) are dropped and counted, further events wait in the spill file instead of
+    in memory (each read back when the writer reaches it, in order), and a warning is logged when
+    this lasts. hikari hands gateway events over synchronously, so a shard itself cannot be
+    slowed: without a spill file, a long flood grows the queue in memory. Member chunks, the
     biggest flood, come only when asked for: with ``chunk_members=True`` the cache asks at the
     writer's pace.
 
@@ -223,6 +245,8 @@ class Cache(CacheView):
         "_last_received",
         "_max_pending",
         "_max_pending_entities",
+        "_memory_count",
+        "_memory_weight",
         "_open_lock",
         "_pending",
         "_pending_weight",
@@ -231,6 +255,7 @@ class Cache(CacheView):
         "_rows_written",
         "_rule",
         "_space",
+        "_spill",
         "_started_shards",
         "_submitted",
         "_subscribed",
@@ -248,6 +273,7 @@ class Cache(CacheView):
         max_pending: int = 10_000,
         max_pending_entities: int = 50_000,
         chunk_members: bool = False,
+        spill: bool | str | os.PathLike[str] = True,
     ) -> None:
         if not hasattr(bot, "event_manager"):
             msg = f"Cache needs a hikari app with an event manager, got {type(bot).__name__}"
@@ -257,9 +283,12 @@ class Cache(CacheView):
         self._rule = rule
         self._max_pending = max_pending
         self._max_pending_entities = max_pending_entities
-        # (submission number, event, when it was received in ns since the epoch, weight)
-        self._pending: collections.deque[tuple[int, hikari.Event, int, int]] = collections.deque()
+        self._pending: collections.deque[_Queued] = collections.deque()
         self._pending_weight = 0
+        # The part of the queue held in memory (the rest waits in the spill file).
+        self._memory_count = 0
+        self._memory_weight = 0
+        self._spill = SpillFile(_spill_directory(backend) if spill is True else spill) if spill is not False else None
         self._pressure: _Pressure | None = None
         self._events_shed = 0
         self._last_received = 0
@@ -374,6 +403,8 @@ class Cache(CacheView):
             await task
         finally:
             self._writer_task = None
+            if self._spill is not None and not self._spill.held:
+                self._spill.close()  # (reopened by the next spill)
             await self._backend.close()
             self._fail_waiters(BackendError("the cache closed before this write was committed"))
 
@@ -514,16 +545,39 @@ class Cache(CacheView):
             return
         self._submitted += 1
         weight = _weight(event)
-        self._pending.append((self._submitted, event, self._received_now(), weight))
-        self._pending_weight += weight
         guild_id = getattr(event, "guild_id", None)
         if guild_id is not None:
             self._last_of_guild[int(guild_id)] = self._submitted
+        spilled = self._spilled(event, weight)
+        if spilled is not None:
+            self._pending.append((self._submitted, spilled, self._received_now(), weight))
+            self._pending_weight += weight
+            self._notify()
+            if self._space is not None and self._over_budget():
+                # Over budget, but not waiting for room as below: hikari's task running this
+                # listener holds the event, which must be freed now that it waits on disk.
+                self._space.clear()
+            return
+        self._pending.append((self._submitted, event, self._received_now(), weight))
+        self._pending_weight += weight
+        self._memory_count += 1
+        self._memory_weight += weight
         self._notify()
         # Backpressure: wait (after queueing, so order is kept) while the writer is far behind.
         if self._space is not None and self._over_budget():
             self._space.clear()
             await self._space.wait()
+
+    def _spilled(self, event: hikari.Event, weight: int) -> Spilled | None:
+        """Write ``event`` to the spill file if the queue in memory is over a budget (and it fits)."""
+        if self._spill is None or (
+            self._memory_count < self._max_pending and self._memory_weight + weight <= self._max_pending_entities
+        ):
+            return None
+        if weight > _SPILL_MAX_WEIGHT:
+            # A guild create of a huge guild: encoding it at once would stall the event loop.
+            return None
+        return self._spill.put(event)
 
     def _over_budget(self) -> bool:
         """Whether the queue is over a budget; starts (or goes on with) a pressure episode if so."""
@@ -632,8 +686,8 @@ class Cache(CacheView):
                 self._urgent.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), backend.flush_interval)
-            count = min(len(self._pending), backend.batch_size)
-            batch = [self._pending[i] for i in range(count)]
+            batch = await self._next_batch(backend.batch_size)
+            count = len(batch)
             events = ops.Batch((e for _, e, _, _ in batch), (r for _, _, r, _ in batch))
             wanted = self._wanted_changes()
             started = time.perf_counter()
@@ -654,9 +708,11 @@ class Cache(CacheView):
                     )
                     error = BackendError(f"{backend.name} kept failing while closing: {exc}")
                     self._fail_waiters(error)
-                    self._fail_confirmations((event for _, event, _, _ in self._pending), error)
+                    self._fail_confirmations(self._queued_events(), error)
                     self._pending.clear()
-                    self._pending_weight = 0
+                    self._pending_weight = self._memory_weight = self._memory_count = 0
+                    if self._spill is not None:
+                        self._spill.close()
                     self._relieve()
                     return
                 if failures == 1:
@@ -677,18 +733,63 @@ class Cache(CacheView):
             failures = 0
             self._last_flush_latency = time.perf_counter() - started
             for _ in range(count):
-                self._pending_weight -= self._pending.popleft()[3]
+                weight = self._pending.popleft()[3]
+                self._pending_weight -= weight
+                self._memory_weight -= weight
+                self._memory_count -= 1
             self._committed = batch[-1][0]
             self._count(batch, result)
             self._after_commit(events, result)
             if len(self._pending) < self._max_pending // 2 and self._pending_weight < self._max_pending_entities // 2:
                 self._relieve()
 
+    async def _next_batch(self, size: int) -> list[tuple[int, hikari.Event, int, int]]:
+        """The first ``size`` queued events, each read back from the spill file if it waits there.
+
+        Reading back stops once the batch weighs `_SPILL_BATCH_WEIGHT` (or the entity budget, if
+        lower): the writer holds a whole batch in memory.
+        """
+        pending = self._pending
+        batch: list[tuple[int, hikari.Event, int, int]] = []
+        weight = 0
+        started = time.perf_counter()
+        for index in range(min(len(pending), size)):
+            submitted, event, received, event_weight = pending[index]
+            if type(event) is Spilled:
+                if batch and weight >= min(_SPILL_BATCH_WEIGHT, self._max_pending_entities):
+                    break
+                if time.perf_counter() - started > _SPILL_READ_SLICE:
+                    await asyncio.sleep(0)  # decoding a long run of spilled events: let the loop breathe
+                    started = time.perf_counter()
+                event = self._read_back(event)
+                # Kept decoded in the queue: a failed write retries the same batch.
+                pending[index] = (submitted, event, received, event_weight)
+                self._memory_count += 1
+                self._memory_weight += event_weight
+            weight += event_weight
+            batch.append((submitted, typing.cast("hikari.Event", event), received, event_weight))
+        return batch
+
+    def _read_back(self, spilled: Spilled) -> hikari.Event:
+        assert self._spill is not None
+        app = typing.cast("hikari.RESTAware", self._bot)
+        try:
+            return self._spill.take(spilled, app)
+        except (OSError, ValueError) as exc:
+            # Cannot happen short of a damaged disk; the event is lost, loudly, and the rest goes on.
+            _LOGGER.error("an event queued in the spill file could not be read back and is lost: %s", exc)
+            return ops.LostOp(app=app)
+
+    def _queued_events(self) -> Iterator[hikari.Event]:
+        """Every queued event, those in the spill file read back."""
+        for _, event, _, _ in self._pending:
+            yield self._read_back(event) if type(event) is Spilled else typing.cast("hikari.Event", event)
+
     def _count(self, batch: Sequence[tuple[int, hikari.Event, int, int]], result: WriteResult) -> None:
         self._batches_written += 1
         self._rows_written += result.rows
         for (_, event, _, _), error in zip(batch, result.errors, strict=True):
-            if error is not None:
+            if error is not None or type(event) is ops.LostOp:
                 self._events_failed += 1
             elif not isinstance(event, ops.InternalOp):
                 self._events_written += 1
@@ -887,6 +988,8 @@ class Cache(CacheView):
         self._submitted += 1
         self._pending.append((self._submitted, op, self._received_now(), 1))
         self._pending_weight += 1
+        self._memory_count += 1
+        self._memory_weight += 1
         self._notify()
         return self._submitted
 
@@ -997,6 +1100,8 @@ class Cache(CacheView):
             events_shed=self._events_shed,
             member_requests=self._chunker.requests if self._chunker is not None else 0,
             guilds_to_chunk=self._chunker.waiting if self._chunker is not None else 0,
+            queue_spilled=self._spill.held if self._spill is not None else 0,
+            events_spilled=self._spill.spilled if self._spill is not None else 0,
         )
 
     async def prune(self, *, progress: Callable[[PruneProgress], None] | None = None) -> dict[str, int]:
@@ -1072,6 +1177,14 @@ class _Pressure:
         self.warned = False
         # kind -> events shed in this stretch
         self.shed: dict[str, int] = {}
+
+
+def _spill_directory(backend: Backend) -> str | None:
+    """Where the spill file goes by default: next to a store that is a file, else the temporary folder."""
+    path = getattr(backend, "path", None)
+    if isinstance(path, str) and path and path != ":memory:":
+        return os.path.dirname(os.path.abspath(path))
+    return None
 
 
 def _weight(event: hikari.Event) -> int:

@@ -219,6 +219,10 @@ class CacheConfig:
     chunk_members
         Passed to [`Cache`][hikaripersist.cache.Cache]: the cache asks for members of large guilds
         at its writer's pace (build the bot with ``auto_chunk_members=False``).
+    spill
+        Passed to [`Cache`][hikaripersist.cache.Cache]: where queued events wait while the queue
+        in memory is over a budget (``True``: next to a file store, ``False``: in memory, or a
+        folder).
     flush_before_commands
         Whether the framework adapters wait, before each command, until what the command's guild
         produced so far is committed (so the command reads its own guild's latest state).
@@ -234,6 +238,7 @@ class CacheConfig:
     max_pending: int = 10_000
     max_pending_entities: int = 50_000
     chunk_members: bool = False
+    spill: bool | str = True
     flush_before_commands: bool = False
 
     @classmethod
@@ -248,6 +253,8 @@ class CacheConfig:
             Integers, see [`Cache`][hikaripersist.cache.Cache].
         ``HIKARI_PERSIST_CHUNK_MEMBERS``, ``HIKARI_PERSIST_FLUSH_BEFORE_COMMANDS``
             ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``.
+        ``HIKARI_PERSIST_SPILL``
+            One of those words, or the folder for the spill file.
 
         Parameters
         ----------
@@ -273,6 +280,13 @@ class CacheConfig:
         flush = _parse_bool(flush_name, env.get(flush_name, ""))
         chunk_name = f"{ENV_PREFIX}CHUNK_MEMBERS"
         chunk = _parse_bool(chunk_name, env.get(chunk_name, ""))
+        spill_raw = env.get(f"{ENV_PREFIX}SPILL", "").strip()
+        spill: bool | str = True
+        if spill_raw:
+            try:
+                spill = _parse_bool(f"{ENV_PREFIX}SPILL", spill_raw)
+            except ValueError:
+                spill = spill_raw  # a folder
         try:
             backend_from_url(url)  # validate now, naming the variable when it is wrong
         except ValueError as exc:
@@ -284,6 +298,7 @@ class CacheConfig:
             max_pending=max_pending,
             max_pending_entities=max_entities,
             chunk_members=chunk,
+            spill=spill,
             flush_before_commands=flush,
         )
 
@@ -323,6 +338,7 @@ class CacheConfig:
             max_pending=self.max_pending,
             max_pending_entities=self.max_pending_entities,
             chunk_members=self.chunk_members,
+            spill=self.spill,
         )
 
 

@@ -137,13 +137,13 @@ async def test_a_member_chunk_weighs_its_members(db_path: pathlib.Path) -> None:
 # -- a producer that waits for room ----------------------------------------------------------------------
 
 
-async def feed_chunks(count: int, db_path: pathlib.Path, *, wait: bool) -> tuple[int, int]:
+async def feed_chunks(count: int, db_path: pathlib.Path, *, wait: bool, spill: bool = False) -> tuple[int, int]:
     """Feed ``count`` member chunks as fast as hikari parses them (waiting for room before each when
     ``wait``) to a real SQLite writer; return the peak traced memory and the heaviest queue seen."""
     heaviest = 0
 
     def cache_of(bot: hikari.GatewayBot) -> persist.Cache:
-        return persist.Cache(bot, persist.SQLiteBackend(db_path), max_pending_entities=BUDGET)
+        return persist.Cache(bot, persist.SQLiteBackend(db_path), max_pending_entities=BUDGET, spill=spill)
 
     async with started(cache_of) as (world, cache):
 
@@ -165,7 +165,7 @@ async def feed_chunks(count: int, db_path: pathlib.Path, *, wait: bool) -> tuple
 async def test_waiting_for_room_keeps_memory_bounded(tmp_path: pathlib.Path) -> None:
     """A producer awaiting ``wait_for_room()`` keeps the queue under its budget (plus the chunk that
     crossed it), and its peak memory does not grow with the flood: 16 chunks (8,000 members) peak about
-    as high as 4; fed without waiting, the same 16 chunks peak far higher."""
+    as high as 4; fed without waiting (and without a spill file), the same 16 chunks peak far higher."""
     small, small_heaviest = await feed_chunks(4, tmp_path / "small.db", wait=True)
     large, large_heaviest = await feed_chunks(16, tmp_path / "large.db", wait=True)
     unbounded, unbounded_heaviest = await feed_chunks(16, tmp_path / "unbounded.db", wait=False)
@@ -279,7 +279,7 @@ async def test_shedding_keeps_memory_bounded_against_a_flood_that_cannot_wait(db
         rule = persist.Rule(shed=["presence"]) if shed else None
 
         def cache_of(bot: hikari.GatewayBot) -> persist.Cache:
-            return persist.Cache(bot, backend, rule=rule, max_pending=200)
+            return persist.Cache(bot, backend, rule=rule, max_pending=200, spill=False)
 
         async with started(cache_of) as (world, _):
             with opens_gate_on_exit(backend):

@@ -11,6 +11,7 @@ __all__: typing.Sequence[str] = (
     "ClearOp",
     "ImportOp",
     "InternalOp",
+    "LostOp",
     "PruneOp",
     "RetainOp",
     "SessionOp",
@@ -84,6 +85,11 @@ class SessionOp(InternalOp):
     shard_count: int = attrs.field()
     guild_ids: tuple[int, ...] = attrs.field()
     """The guilds ``READY`` lists (all of the shard's guilds)."""
+
+
+@attrs.define(kw_only=True, weakref_slot=False)
+class LostOp(InternalOp):
+    """Stands in the writer's batch for a queued event that could not be read back: writes nothing."""
 
 
 @attrs.define(kw_only=True, weakref_slot=False)
