@@ -146,6 +146,22 @@ class BackendConformance:
             await compare_with_hikari(cache, bot, app=reopened)
 
     @pytest.mark.asyncio
+    async def test_a_flood_past_the_budgets_lands_whole_through_the_spill_file(
+        self, make_backend: BackendFactory
+    ) -> None:
+        # Every record handed over before the writer gets a turn, with budgets of 20 events / 200
+        # entities: most events wait in the spill file and reach the backend read back from it.
+        bot = _bot()
+        records = _session(12)
+        async with Cache(bot, make_backend(), max_pending=20, max_pending_entities=200) as cache:
+            await offline.replay(bot, records, yield_every=0)
+            await asyncio.wait_for(cache.flush(), _TIMEOUT)
+            stats = await cache.stats()
+            assert stats.events_spilled > len(records) // 2
+            assert stats.queue_spilled == 0
+            await compare_with_hikari(cache, bot)
+
+    @pytest.mark.asyncio
     async def test_message_retention_keeps_the_newest_of_each_channel(self, make_backend: BackendFactory) -> None:
         limit = 2
         bot = _bot()  # hikari keeps every message: what we keep must be the newest part of it
