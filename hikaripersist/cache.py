@@ -84,8 +84,6 @@ _STORED_EVENT_TYPES: typing.Final = frozenset(Engine.handled_event_types())
 _SPILL_MAX_WEIGHT: typing.Final[int] = 5_000
 # Entities read back from the spill file for one batch at most (the writer holds them all at once).
 _SPILL_BATCH_WEIGHT: typing.Final[int] = 10_000
-# Seconds of reading back spilled events after which the writer lets the event loop run.
-_SPILL_READ_SLICE: typing.Final[float] = 0.002
 # Our own events, and exception events (confirming those could loop when a listener keeps failing).
 _NEVER_CONFIRMED: typing.Final = (events_.Confirmed, events_.PersistEvent, ops.InternalOp, hikari.ExceptionEvent)
 _EventT = typing.TypeVar("_EventT", bound=hikari.Event)
@@ -750,25 +748,30 @@ class Cache(CacheView):
         lower): the writer holds a whole batch in memory.
         """
         pending = self._pending
-        batch: list[tuple[int, hikari.Event, int, int]] = []
-        weight = 0
-        started = time.perf_counter()
+        limit = min(_SPILL_BATCH_WEIGHT, self._max_pending_entities)
+        count = weight = 0
+        spilled: list[int] = []
         for index in range(min(len(pending), size)):
-            submitted, event, received, event_weight = pending[index]
+            _, event, _, event_weight = pending[index]
             if type(event) is Spilled:
-                if batch and weight >= min(_SPILL_BATCH_WEIGHT, self._max_pending_entities):
+                if count and weight >= limit:
                     break
-                if time.perf_counter() - started > _SPILL_READ_SLICE:
-                    await asyncio.sleep(0)  # decoding a long run of spilled events: let the loop breathe
-                    started = time.perf_counter()
-                event = self._read_back(event)
+                spilled.append(index)
+            count += 1
+            weight += event_weight
+        if spilled:
+            # Decoding costs about what hikari's parse did: in a worker thread, so that the event
+            # loop keeps running (at the GIL's switches) however much is read back. Only this task
+            # removes queued events, so the indexes stay valid meanwhile.
+            places = [typing.cast("Spilled", pending[index][1]) for index in spilled]
+            events = await asyncio.to_thread(lambda: [self._read_back(place) for place in places])
+            for index, event in zip(spilled, events, strict=True):
+                submitted, _, received, event_weight = pending[index]
                 # Kept decoded in the queue: a failed write retries the same batch.
                 pending[index] = (submitted, event, received, event_weight)
                 self._memory_count += 1
                 self._memory_weight += event_weight
-            weight += event_weight
-            batch.append((submitted, typing.cast("hikari.Event", event), received, event_weight))
-        return batch
+        return [typing.cast("tuple[int, hikari.Event, int, int]", pending[index]) for index in range(count)]
 
     def _read_back(self, spilled: Spilled) -> hikari.Event:
         assert self._spill is not None

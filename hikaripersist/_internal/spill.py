@@ -14,6 +14,7 @@ __all__: typing.Sequence[str] = ("SpillFile", "Spilled")
 import logging
 import os
 import tempfile
+import threading
 import typing
 
 import attrs
@@ -49,7 +50,16 @@ class SpillFile:
         when ``None``.
     """
 
-    __slots__: typing.Sequence[str] = ("_directory", "_end", "_failed", "_file", "_held", "_shard_field", "spilled")
+    __slots__: typing.Sequence[str] = (
+        "_directory",
+        "_end",
+        "_failed",
+        "_file",
+        "_held",
+        "_lock",
+        "_shard_field",
+        "spilled",
+    )
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self._directory = directory
@@ -60,6 +70,8 @@ class SpillFile:
         self._failed = False
         # event type -> whether `shard` is one of its fields (encoded apart).
         self._shard_field: dict[type[typing.Any], bool] = {}
+        # Events are written on the event loop's thread and read back on a worker thread.
+        self._lock = threading.Lock()
         self.spilled = 0
         """Events written to the file since it was created."""
 
@@ -85,29 +97,30 @@ class SpillFile:
             raw = codec.dumps(event, exclude=_SHARD if has_shard else ())
         except (TypeError, ValueError):
             return None  # a value the codec cannot store: the event waits in memory
-        try:
-            if self._file is None:
-                self._file = typing.cast(
-                    "typing.BinaryIO",
-                    tempfile.TemporaryFile(prefix="hikaripersist-spill-", dir=self._directory),  # noqa: SIM115
+        with self._lock:
+            try:
+                if self._file is None:
+                    self._file = typing.cast(
+                        "typing.BinaryIO",
+                        tempfile.TemporaryFile(prefix="hikaripersist-spill-", dir=self._directory),  # noqa: SIM115
+                    )
+                self._file.write(raw)
+            except OSError as exc:
+                self._failed = True
+                _LOGGER.warning(
+                    "cannot write queued events to a spill file in %s (%s): they wait in memory",
+                    self._directory or tempfile.gettempdir(),
+                    exc,
                 )
-            self._file.write(raw)
-        except OSError as exc:
-            self._failed = True
-            _LOGGER.warning(
-                "cannot write queued events to a spill file in %s (%s): they wait in memory",
-                self._directory or tempfile.gettempdir(),
-                exc,
-            )
-            return None
-        spilled = Spilled(self._end, len(raw), getattr(event, "shard", None) if has_shard else None)
-        self._end += len(raw)
-        self._held += 1
-        self.spilled += 1
+                return None
+            spilled = Spilled(self._end, len(raw), getattr(event, "shard", None) if has_shard else None)
+            self._end += len(raw)
+            self._held += 1
+            self.spilled += 1
         return spilled
 
     def take(self, spilled: Spilled, app: hikari.RESTAware) -> hikari.Event:
-        """Read back the event ``spilled`` stands for, bound to ``app``.
+        """Read back the event ``spilled`` stands for, bound to ``app`` (from any thread).
 
         Raises
         ------
@@ -116,21 +129,18 @@ class SpillFile:
         ValueError
             If what was read is not the event written.
         """
-        assert self._file is not None
-        try:
-            self._file.flush()  # written through Python's buffer: make it visible to pread
-            raw = os.pread(self._file.fileno(), spilled.size, spilled.offset)
-            if len(raw) != spilled.size:
-                msg = f"spill file truncated: {len(raw)} of {spilled.size} bytes at {spilled.offset}"
-                raise ValueError(msg)
-            overrides = {"shard": spilled.shard} if spilled.shard is not None else None
-            return typing.cast("hikari.Event", codec.loads(raw, app, overrides=overrides))
-        finally:
-            self._release()
-
-    def discard(self, _: Spilled) -> None:
-        """Forget an event that will not be read back."""
-        self._release()
+        with self._lock:
+            try:
+                assert self._file is not None
+                self._file.flush()  # written through Python's buffer: make it visible to pread
+                raw = os.pread(self._file.fileno(), spilled.size, spilled.offset)
+            finally:
+                self._release()
+        if len(raw) != spilled.size:
+            msg = f"spill file truncated: {len(raw)} of {spilled.size} bytes at {spilled.offset}"
+            raise ValueError(msg)
+        overrides = {"shard": spilled.shard} if spilled.shard is not None else None
+        return typing.cast("hikari.Event", codec.loads(raw, app, overrides=overrides))
 
     def _release(self) -> None:
         self._held -= 1
@@ -153,5 +163,6 @@ class SpillFile:
 
     def close(self) -> None:
         """Remove the file (every event in it is lost: call once nothing is held)."""
-        self._close_file()
-        self._end = self._held = 0
+        with self._lock:
+            self._close_file()
+            self._end = self._held = 0
