@@ -21,7 +21,7 @@ from hikaripersist._internal.spill import Spilled
 from tests.conftest import make_bot, session
 from tests.reference import compare_with_hikari
 from tests.test_backpressure import feed_chunks, started
-from tests.test_writer import GatedBackend, message_ids, opens_gate_on_exit
+from tests.test_writer import GatedBackend, World, message_ids, opens_gate_on_exit
 
 if typing.TYPE_CHECKING:
     import pathlib
@@ -229,3 +229,26 @@ def test_spill_is_configurable(monkeypatch: pytest.MonkeyPatch, tmp_path: pathli
     default = persist.Cache(bot, persist.SQLiteBackend(tmp_path / "d.db"))
     assert default._spill is not None
     assert default._spill._directory == str(tmp_path)
+
+
+async def test_closing_writes_what_waits_in_the_spill_file(db_path: pathlib.Path) -> None:
+    """The bot stops while most of a backlog waits on disk: closing reads it back and writes it all, and a
+    new cache on the same file finds every message."""
+    backend = GatedBackend(db_path, batch_size=1000)
+    bot = make_bot(hikari_cache=False)
+    cache = persist.Cache(bot, backend, max_pending=10)
+    await offline.start_offline(bot)
+    try:
+        world = World(bot)
+        records = [world.message_create(f"message {i}") for i in range(200)]
+        with opens_gate_on_exit(backend):
+            backend.gate.clear()
+            await world.feed(records)
+            assert (await cache.stats()).queue_spilled >= 150
+    finally:
+        await asyncio.wait_for(offline.stop_offline(bot), TIMEOUT)
+    assert not cache.is_open
+    reopened = persist.Cache(make_bot(hikari_cache=False), persist.SQLiteBackend(db_path))
+    async with reopened:
+        contents = {m.content async for m in reopened.messages.all()}
+    assert contents >= {f"message {i}" for i in range(200)}

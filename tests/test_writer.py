@@ -344,11 +344,14 @@ async def test_one_failing_event_does_not_sink_its_batch(
         assert confirmations.ids == [*others, int(marker[2]["id"])]
 
 
+@pytest.mark.parametrize("spilled", [False, True], ids=["in memory", "spilled"])
 async def test_whole_batch_failure_is_retried_and_lands_in_order(
-    db_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+    db_path: pathlib.Path, caplog: pytest.LogCaptureFixture, spilled: bool
 ) -> None:
+    """With ``spilled``, all but 10 of the events wait in the spill file: the retry writes the events
+    read back for the failed attempt, once each, in order."""
     backend = FlakyBackend(db_path, batch_size=500)
-    async with running(backend) as (_, cache, world):
+    async with running(backend, max_pending=10 if spilled else 10_000) as (_, cache, world):
         confirmations = Confirmations(cache)
         backend.batches.clear()
         creates = [world.message_create(f"message {i}", author=i) for i in range(40)]
@@ -360,6 +363,7 @@ async def test_whole_batch_failure_is_retried_and_lands_in_order(
         caplog.set_level(logging.ERROR, logger="hikaripersist")
         await world.feed(records, yield_every=0)
         await cache.flush()
+        assert ((await cache.stats()).events_spilled >= len(records) - 10) is spilled
 
         failed, retried = backend.batches[0], backend.batches[1]
         assert failed == retried  # the very same events, in the same order
