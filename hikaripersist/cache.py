@@ -543,9 +543,9 @@ class Cache(CacheView):
             return
         self._submitted += 1
         weight = _weight(event)
-        guild_id = getattr(event, "guild_id", None)
+        guild_id = _guild_id_of(event)
         if guild_id is not None:
-            self._last_of_guild[int(guild_id)] = self._submitted
+            self._last_of_guild[guild_id] = self._submitted
         spilled = self._spilled(event, weight)
         if spilled is not None:
             self._pending.append((self._submitted, spilled, self._received_now(), weight))
@@ -1180,6 +1180,15 @@ class _Pressure:
         self.warned = False
         # kind -> events shed in this stretch
         self.shed: dict[str, int] = {}
+
+
+def _guild_id_of(event: hikari.Event) -> int | None:
+    """The guild ``event`` is about, if any (an invite without a guild asserts in hikari's property)."""
+    try:
+        guild_id = getattr(event, "guild_id", None)
+    except AssertionError:
+        return None
+    return int(guild_id) if guild_id is not None else None
 
 
 def _spill_directory(backend: Backend) -> str | None:

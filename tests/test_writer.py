@@ -22,6 +22,7 @@ from hikaripersist._internal import offline
 from tests.conftest import make_bot
 from tests.reference import compare_with_hikari
 from tests.small_session import BASE, DISCORD_EPOCH_MS, LATER_MS, Payload, Record
+from tests.test_schema import small_session
 
 if typing.TYPE_CHECKING:
     import pathlib
@@ -267,6 +268,20 @@ async def test_only_cache_events_reach_the_writer(db_path: pathlib.Path) -> None
 
 
 # -- ordering -----------------------------------------------------------------------------------------
+
+
+async def test_an_event_whose_guild_cannot_be_read_is_still_stored(db_path: pathlib.Path) -> None:
+    """Discord's own example invite has no ``guild_id``: hikari's ``InviteCreateEvent.guild_id`` asserts on
+    it. The cache, which notes each event's guild for ``flush(guild=...)``, still queues and stores it."""
+    name, shard, payload = next(r for r in small_session() if r[0] == "INVITE_CREATE" and "guild_id" not in r[2])
+    async with running(persist.SQLiteBackend(db_path)) as (bot, cache, world):
+        await world.feed([(name, shard, payload)])
+        await cache.flush()
+        assert bot.cache.get_invite(payload["code"]) is not None
+        invite = await cache.invites.get(code=payload["code"])
+        assert invite is not None
+        assert invite.code == payload["code"]
+        await cache.flush(guild=int(world.guild_id))
 
 
 async def test_last_update_of_an_entity_wins(db_path: pathlib.Path) -> None:
