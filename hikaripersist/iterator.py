@@ -306,7 +306,8 @@ class CacheIterator(AsyncIterator[T_co]):
 
     def __anext__(self) -> Awaitable[T_co]:
         """Return an awaitable of the next item (raising `StopAsyncIteration` at the end)."""
-        return self._generator().__anext__()
+        gen = self._gen  # (called per item: one call less once started)
+        return (gen if gen is not None else self._generator()).__anext__()
 
     def __await__(self) -> Generator[typing.Any, None, list[T_co]]:
         """Collect all items; ``await it`` is the same as ``await it.collect()``."""

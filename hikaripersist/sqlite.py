@@ -23,7 +23,7 @@ from hikaripersist._internal.batching import Batching
 from hikaripersist.backend import Backend, BackendError, ChangeRequest, Row, SchemaError, WriteResult
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 
     import hikari
 
@@ -440,7 +440,8 @@ class SQLiteBackend(Batching, Backend):
         if self._loop_reader is not None or self._reader is None:  # opened meanwhile, or closed
             connection.close()
             return self._loop_reader
-        self._loop_reader = _LoopReader(connection)
+        # `_fetch_one_now` stands for `fetch_one` only where a subclass does not wrap it.
+        self._loop_reader = _LoopReader(connection, direct=type(self).fetch_one is SQLiteBackend.fetch_one)
         return self._loop_reader
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> BackendError | None:
@@ -501,16 +502,39 @@ class SQLiteBackend(Batching, Backend):
 
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
         try:
-            return await self._fetch_one(sql, params)
+            return await self._read_one(sql, params, loop_tried=False)
         except sqlite3.DatabaseError as exc:
             damaged = self._damaged(exc)
             if damaged is None:
                 raise
             raise damaged from exc
 
-    async def _fetch_one(self, sql: str, params: Sequence[typing.Any]) -> Row | None:
+    def _fetch_one_now(self, sql: str, params: Sequence[typing.Any]) -> list[Row] | Awaitable[Row | None]:
+        """`fetch_one`, answered at once (``[]`` or ``[row]``) where the loop-thread reader can.
+
+        Otherwise an awaitable of its answer (a read for a thread, a reader not open yet, or a
+        subclass that wraps `fetch_one`). Lookups skip two coroutines this way.
+        """
+        loop_reader = self._loop_reader
+        if loop_reader is None or not loop_reader.direct:
+            return self.fetch_one(sql, params)
+        found = loop_reader.read(sql, params, one=True)
+        # (Refused: the loop reader is not asked twice, which would count twice against its backoff.)
+        return found if found is not None else self._fetch_one_elsewhere(sql, params)
+
+    async def _fetch_one_elsewhere(self, sql: str, params: Sequence[typing.Any]) -> Row | None:
+        """`fetch_one` for a read the loop-thread reader refused."""
+        try:
+            return await self._read_one(sql, params, loop_tried=True)
+        except sqlite3.DatabaseError as exc:
+            damaged = self._damaged(exc)
+            if damaged is None:
+                raise
+            raise damaged from exc
+
+    async def _read_one(self, sql: str, params: Sequence[typing.Any], *, loop_tried: bool) -> Row | None:
         reader = self._require_reader()
-        loop_reader = self._loop_reader or await self._open_loop_reader()
+        loop_reader = None if loop_tried else self._loop_reader or await self._open_loop_reader()
         if loop_reader is not None:
             found = loop_reader.read(sql, params, one=True)
             if found is not None:
@@ -562,10 +586,12 @@ class _LoopReader:
     lookup that was preempted, or waited for the disk).
     """
 
-    __slots__: typing.Sequence[str] = ("_backoff", "_connection", "_deadline", "_thread")
+    __slots__: typing.Sequence[str] = ("_backoff", "_connection", "_deadline", "_thread", "direct")
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, direct: bool = False) -> None:
         self._connection = connection
+        # Whether its backend may answer lookups through it without a coroutine (`_fetch_one_now`).
+        self.direct = direct
         self._deadline = 0.0
         # SQL text -> [calls still to send to a thread, length of the next such run].
         self._backoff: dict[str, list[int]] = {}

@@ -781,8 +781,7 @@ def _field_lines(v: str, sample: typing.Any, namespace: dict[str, typing.Any]) -
             namespace.update(EPOCH=_EPOCH, TD=_timedelta, M=_MISSING)
             return [
                 f"{test} int:",
-                "        s_, us_ = divmod(r, 1000000)",
-                f"        {v} = EPOCH + TD(0, s_, us_)",
+                f"        {v} = EPOCH + TD(0, 0, r)",  # (timedelta splits the microseconds itself)
                 "    else:",
                 f"        {v} = dec({v}, app)",
             ]

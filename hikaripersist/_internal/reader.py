@@ -17,9 +17,12 @@ import hikari
 from hikaripersist._internal import codec
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
     from hikaripersist.backend import Backend, Row
 
 _LOGGER = logging.getLogger("hikaripersist.reader")
+_FetchNow: typing.TypeAlias = "Callable[[str, Sequence[typing.Any]], list[Row] | Awaitable[Row | None]]"
 
 
 def _user_record(id_column: str, gen_column: str) -> str:
@@ -61,11 +64,14 @@ _set = object.__setattr__
 class Reader:
     """Turns rows into hikari objects bound to ``app``."""
 
-    __slots__: typing.Sequence[str] = ("_app", "_backend")
+    __slots__: typing.Sequence[str] = ("_app", "_backend", "fetch_one_now")
 
     def __init__(self, backend: Backend, app: hikari.RESTAware | None) -> None:
         self._backend = backend
         self._app = app
+        # `fetch_one` answered at once where the backend can (SQLite's `_fetch_one_now`: a lookup
+        # without a coroutine when its loop-thread reader answers).
+        self.fetch_one_now: _FetchNow | None = getattr(backend, "_fetch_one_now", None)
 
     @property
     def backend(self) -> Backend:
