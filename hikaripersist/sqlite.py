@@ -501,13 +501,7 @@ class SQLiteBackend(Batching, Backend):
                 await connection.close()
 
     async def fetch_one(self, sql: str, params: Sequence[typing.Any] = ()) -> Row | None:
-        try:
-            return await self._read_one(sql, params, loop_tried=False)
-        except sqlite3.DatabaseError as exc:
-            damaged = self._damaged(exc)
-            if damaged is None:
-                raise
-            raise damaged from exc
+        return await self._fetch_one_reported(sql, params, loop_tried=False)
 
     def _fetch_one_now(self, sql: str, params: Sequence[typing.Any]) -> list[Row] | Awaitable[Row | None]:
         """`fetch_one`, answered at once (``[]`` or ``[row]``) where the loop-thread reader can.
@@ -520,12 +514,12 @@ class SQLiteBackend(Batching, Backend):
             return self.fetch_one(sql, params)
         found = loop_reader.read(sql, params, one=True)
         # (Refused: the loop reader is not asked twice, which would count twice against its backoff.)
-        return found if found is not None else self._fetch_one_elsewhere(sql, params)
+        return found if found is not None else self._fetch_one_reported(sql, params, loop_tried=True)
 
-    async def _fetch_one_elsewhere(self, sql: str, params: Sequence[typing.Any]) -> Row | None:
-        """`fetch_one` for a read the loop-thread reader refused."""
+    async def _fetch_one_reported(self, sql: str, params: Sequence[typing.Any], *, loop_tried: bool) -> Row | None:
+        """`_read_one`, a damaged file reported as `BackendError`."""
         try:
-            return await self._read_one(sql, params, loop_tried=True)
+            return await self._read_one(sql, params, loop_tried=loop_tried)
         except sqlite3.DatabaseError as exc:
             damaged = self._damaged(exc)
             if damaged is None:
