@@ -79,8 +79,8 @@ _SHED_EVENTS: typing.Final[dict[str, tuple[type[hikari.Event], ...]]] = {
 _PRUNE_STEP: typing.Final[int] = 500
 _PRUNE_LOG_INTERVAL: typing.Final[float] = 5.0
 _STORED_EVENT_TYPES: typing.Final = frozenset(Engine.handled_event_types())
-# Heaviest event written to the spill file: encoding is about a fifth of what hikari's parse took,
-# but one huge guild create at once would still stall the loop; such events wait in memory.
+# Heaviest event written to the spill file: encoding takes about half as long as hikari's parse,
+# on the loop too, so one huge guild create would add a long stall; such events wait in memory.
 _SPILL_MAX_WEIGHT: typing.Final[int] = 5_000
 # Entities read back from the spill file for one batch at most (the writer holds them all at once).
 _SPILL_BATCH_WEIGHT: typing.Final[int] = 10_000
@@ -547,24 +547,19 @@ class Cache(CacheView):
         if guild_id is not None:
             self._last_of_guild[guild_id] = self._submitted
         spilled = self._spilled(event, weight)
-        if spilled is not None:
-            self._pending.append((self._submitted, spilled, self._received_now(), weight))
-            self._pending_weight += weight
-            self._notify()
-            if self._space is not None and self._over_budget():
-                # Over budget, but not waiting for room as below: hikari's task running this
-                # listener holds the event, which must be freed now that it waits on disk.
-                self._space.clear()
-            return
-        self._pending.append((self._submitted, event, self._received_now(), weight))
+        self._pending.append((self._submitted, event if spilled is None else spilled, self._received_now(), weight))
         self._pending_weight += weight
-        self._memory_count += 1
-        self._memory_weight += weight
+        if spilled is None:
+            self._memory_count += 1
+            self._memory_weight += weight
         self._notify()
         # Backpressure: wait (after queueing, so order is kept) while the writer is far behind.
         if self._space is not None and self._over_budget():
             self._space.clear()
-            await self._space.wait()
+            if spilled is None:
+                # (Not for a spilled event: hikari's task running this listener holds the event,
+                # which must be freed now that it waits on disk.)
+                await self._space.wait()
 
     def _spilled(self, event: hikari.Event, weight: int) -> Spilled | None:
         """Write ``event`` to the spill file if the queue in memory is over a budget (and it fits)."""
